@@ -1,0 +1,40 @@
+# Two commands do everything: `make run` and `make test`. Both install what is missing first.
+PY := .venv/bin/python
+HOST ?= 0.0.0.0
+
+.PHONY: run test install install-dev models voice lint format bench clean
+
+run: install
+	$(PY) run_services.py
+
+test: install-dev
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+install:
+	bash scripts/install.sh
+
+install-dev:
+	bash scripts/install.sh --dev
+
+## Download the production XTTS v2 checkpoint and Whisper model into models/ (needs internet).
+models: install
+	$(PY) model_download.py
+
+## Precompute and cache the cloned voice's conditioning latents from every clip in Лидия/.
+voice: install
+	$(PY) -m manage voice prepare
+
+lint: install-dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install-dev
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: install-dev
+	$(PY) -m bench
+
+clean:
+	rm -rf temp/* .pytest_cache .ruff_cache

@@ -1,0 +1,153 @@
+"""Issue "Foundation" benchmark: HTTP overhead of /stt and /tts, loop responsiveness, latents.
+
+    python -m bench.bench_speech
+
+- /stt wall time ÷ a direct faster-whisper call on the same audio        (goal ≤ 1.10)
+- /tts wall time ÷ a direct engine call on the same text                  (goal ≤ 1.10)
+- /health p99 while 4 /tts requests are in flight ÷ /health p99 idle      (goal ≤ 2)
+- XTTS voice latents: engine load with an empty cache ÷ with the cache    (informative)
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.common import Row, bench_settings, bench_stt, median_time, percentile, print_rows
+
+REPEATS = 5
+TTS_TEXT = "Здравствуйте! Вы позвонили в компанию Ромашка. Чем я могу вам помочь?"
+BUSY_TEXT = ("Наш офис работает с понедельника по пятницу с девяти до восемнадцати. "
+             "Оставьте, пожалуйста, ваше имя и номер телефона. ") * 3
+
+
+def run() -> list[Row]:
+    from orchestrator import create_app
+    from tests.live_server import live_server
+    from tests.speech_fixtures import ENGLISH_SENTENCE, espeak_wav
+    from voice_clone_service import VoiceService
+
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = bench_settings(Path(scratch), stt_language="auto", orchestrator_api_key=None)
+        stt = bench_stt(settings)
+        voice = VoiceService.from_settings(settings)
+        wav = espeak_wav(ENGLISH_SENTENCE)
+        details: dict[str, float] = {}
+        try:
+            app = create_app(settings, stt=stt, tts=voice)
+            with live_server(app) as base_url, httpx.Client(base_url=base_url,
+                                                             timeout=120) as http:
+                rows = [
+                    _stt_ratio(http, stt, wav, details),
+                    _tts_ratio(http, voice, details),
+                    _health_ratio(http, base_url, details),
+                ]
+        finally:
+            voice.close()
+        rows.append(_latents_ratio(Path(scratch), settings, details))
+    print_rows("speech: HTTP overhead, loop responsiveness, voice latents", rows, details)
+    return rows
+
+
+def _stt_ratio(http: httpx.Client, stt, wav: bytes, details: dict) -> Row:  # noqa: ANN001
+    from audio import decode_audio
+    from stt_service import STT_SAMPLE_RATE
+
+    samples = decode_audio(wav, sample_rate=STT_SAMPLE_RATE)
+    language = "en" if "en" in stt.languages else None
+
+    def over_http() -> None:
+        response = http.post("/stt", files={"audio": ("a.wav", wav, "audio/wav")},
+                             data={"language": language or "auto"})
+        response.raise_for_status()
+
+    direct = median_time(lambda: stt.transcribe(samples, language), REPEATS)
+    served = median_time(over_http, REPEATS)
+    details["stt direct faster-whisper, s"] = direct
+    details["stt POST /stt, s"] = served
+    return ("/stt ÷ direct faster-whisper", served / direct, "≤ 1.10")
+
+
+def _tts_ratio(http: httpx.Client, voice, details: dict) -> Row:  # noqa: ANN001
+    engine = voice.engine_for(None)
+    chunks = voice.prepare_text(TTS_TEXT, "ru")
+
+    def direct_call() -> None:
+        for chunk in chunks:
+            engine.synthesize(chunk, "ru")
+
+    def over_http() -> None:
+        http.post("/tts", json={"text": TTS_TEXT, "language": "ru"}).raise_for_status()
+
+    direct = median_time(direct_call, REPEATS)
+    served = median_time(over_http, REPEATS)
+    details[f"tts direct {engine.name}, s"] = direct
+    details["tts POST /tts, s"] = served
+    return (f"/tts ÷ direct {engine.name} call", served / direct, "≤ 1.10")
+
+
+def _health_latencies(http: httpx.Client, count: int) -> list[float]:
+    latencies = []
+    for _ in range(count):
+        started = time.perf_counter()
+        http.get("/health").raise_for_status()
+        latencies.append(time.perf_counter() - started)
+        time.sleep(0.005)
+    return latencies
+
+
+def _health_ratio(http: httpx.Client, base_url: str, details: dict) -> Row:
+    idle = percentile(_health_latencies(http, 200), 99)
+    stop = threading.Event()
+
+    def keep_synthesizing() -> None:
+        with httpx.Client(base_url=base_url, timeout=300) as own:
+            while not stop.is_set():
+                own.post("/tts", json={"text": BUSY_TEXT}).raise_for_status()
+
+    workers = [threading.Thread(target=keep_synthesizing) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    time.sleep(0.5)  # let all four requests reach the engine
+    busy = percentile(_health_latencies(http, 200), 99)
+    stop.set()
+    for worker in workers:
+        worker.join()
+    details["/health p99 idle, ms"] = idle * 1000
+    details["/health p99 with 4 /tts in flight, ms"] = busy * 1000
+    return ("/health p99 busy ÷ idle", busy / idle, "≤ 2")
+
+
+def _latents_ratio(scratch: Path, settings, details: dict) -> Row:  # noqa: ANN001
+    from tts_engines.xtts import XttsEngine, list_voice_clips
+
+    checkpoint = settings.xtts_dir
+    clips_dir = settings.voice_samples_dir
+    real = (checkpoint / "model.pth").is_file() and clips_dir.is_dir() and list_voice_clips(clips_dir)
+    if not real:  # no production model here: the tiny random checkpoint, same code path
+        from tests.xtts_tiny import build_tiny_xtts_checkpoint, make_voice_clips
+
+        checkpoint = build_tiny_xtts_checkpoint(scratch / "xtts_tiny")
+        clips = make_voice_clips(scratch / "clips", n=3)
+    else:
+        clips = list_voice_clips(clips_dir)[: settings.voice_samples_count or None]
+    def load(cache_dir: Path) -> float:
+        started = time.perf_counter()
+        XttsEngine.load(checkpoint, clips, device=settings.tts_device, cache_dir=cache_dir)
+        return time.perf_counter() - started
+
+    load(scratch / "warm-up")  # reads the checkpoint into the page cache for both sides
+    cold = load(scratch / "voice_cache")  # empty cache: latents computed
+    cached = min(load(scratch / "voice_cache") for _ in range(3))
+    label = "production" if real else "tiny test"
+    details[f"XTTS ({label} checkpoint) load with latents computed, s"] = cold
+    details[f"XTTS ({label} checkpoint) load with cached latents, s"] = cached
+    return (f"XTTS load: latents computed ÷ cached ({label})", cold / cached, "> 1 (informative)")
+
+
+if __name__ == "__main__":
+    run()

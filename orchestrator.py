@@ -1,0 +1,74 @@
+"""Orchestrator (port 8002): speech to text, the secretary's LLM, and the cloned voice.
+
+Run:  python orchestrator.py
+  or: uvicorn orchestrator:create_app --factory --host 0.0.0.0 --port 8002
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from config import Settings, get_settings
+from http_errors import install_error_handlers
+from llm_service import ChatModel
+from routes import conversation, service, speech
+from services import build_services
+from stt_service import SpeechToText
+from voice_clone_service import SpeechSynthesizer, VoiceService
+
+log = logging.getLogger("orchestrator")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    stt: SpeechToText | None = None,
+    llm: ChatModel | None = None,
+    tts: SpeechSynthesizer | VoiceService | None = None,
+) -> FastAPI:
+    """Build the orchestrator. Engines not passed in are loaded once, in the lifespan."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for folder in (settings.temp_dir, settings.models_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        services = await build_services(settings, stt=stt, llm=llm, tts=tts)
+        app.state.services = services
+        log.info("orchestrator ready on port %s", settings.orchestrator_port)
+        try:
+            yield
+        finally:
+            app.state.services = None
+            await services.aclose()
+
+    app = FastAPI(title=service.SERVICE_NAME, version=service.VERSION, lifespan=lifespan)
+    app.state.services = None
+    install_error_handlers(app)
+    app.include_router(service.router)
+    app.include_router(speech.router)
+    app.include_router(conversation.router)
+    return app
+
+
+def main() -> None:
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.orchestrator_host,
+        port=settings.orchestrator_port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+if __name__ == "__main__":
+    main()

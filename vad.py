@@ -1,0 +1,184 @@
+"""Streaming voice activity detection for phone calls (Silero VAD v6, ONNX).
+
+Uses the Silero model that faster-whisper ships (`faster_whisper/assets/silero_vad_v6.onnx`),
+run through onnxruntime one 32 ms window at a time. That model takes 16 kHz audio only
+(512 new samples + 64 samples of context per window, LSTM state `h`/`c` of 1x1x128), so the
+8 kHz phone audio is upsampled incrementally first.
+
+`StreamingVad` is per call (it holds the LSTM state); the ONNX session is shared and loaded
+once per process. One window costs well under a millisecond on CPU, so `feed()` may run on
+the event loop for a 20 ms Media Streams frame.
+
+Turn-taking rules (like Silero's own `get_speech_timestamps`, but online):
+- speech starts when windows at or above `threshold` have lasted `min_speech_ms`;
+- it ends once the probability stays under `threshold - 0.15` for `min_silence_ms`
+  (200-300 ms suits a phone conversation; faster-whisper's default 2 s would feel dead).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import onnxruntime
+import soxr
+
+PHONE_RATE = 8000
+MODEL_RATE = 16000
+WINDOW = 512  # model samples per window at 16 kHz (32 ms)
+CONTEXT = 64  # samples of the previous window prepended to each input
+WINDOW_8K = WINDOW * PHONE_RATE // MODEL_RATE  # 256 phone samples per window
+WINDOW_MS = WINDOW * 1000 // MODEL_RATE  # 32
+
+
+def silero_model_path() -> Path:
+    """The Silero VAD v6 ONNX file inside the installed faster-whisper package."""
+    import faster_whisper
+
+    path = Path(faster_whisper.__file__).parent / "assets" / "silero_vad_v6.onnx"
+    if not path.is_file():
+        raise RuntimeError(f"Silero VAD model missing from faster-whisper: {path}")
+    return path
+
+
+@cache
+def _session(path: str) -> onnxruntime.InferenceSession:
+    # One small thread per run: many concurrent calls must not fight over all the cores.
+    options = onnxruntime.SessionOptions()
+    options.inter_op_num_threads = 1
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 4
+    return onnxruntime.InferenceSession(
+        path, providers=["CPUExecutionProvider"], sess_options=options
+    )
+
+
+_session_lock = threading.Lock()
+
+
+def load_session(path: Path | None = None) -> onnxruntime.InferenceSession:
+    """The shared ONNX session (loaded on first use; ~20 ms). Thread-safe."""
+    with _session_lock:
+        return _session(str(path or silero_model_path()))
+
+
+@dataclass(frozen=True)
+class VadEvent:
+    """`sample` counts 8 kHz samples from the start of the stream (padding applied).
+
+    For `speech_end`, `voiced_end` is where the last voiced window ended (no padding):
+    the moment the caller actually stopped talking.
+    """
+
+    kind: Literal["speech_start", "speech_end"]
+    sample: int
+    voiced_end: int = 0
+
+
+class StreamingVad:
+    """Online speech start/end detection over 8 kHz mono float32 audio. Not thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        threshold: float = 0.5,
+        min_silence_ms: int = 250,
+        min_speech_ms: int = 150,
+        speech_pad_ms: int = 100,
+        max_speech_s: float | None = None,
+        model_path: Path | None = None,
+    ) -> None:
+        self.threshold = threshold
+        self.neg_threshold = max(threshold - 0.15, 0.01)
+        self.min_silence = PHONE_RATE * min_silence_ms // 1000
+        self.min_speech = PHONE_RATE * min_speech_ms // 1000
+        self.pad = PHONE_RATE * speech_pad_ms // 1000
+        self.max_speech = int(max_speech_s * PHONE_RATE) if max_speech_s else None
+        self._session = load_session(model_path)
+        self._upsampler = soxr.ResampleStream(PHONE_RATE, MODEL_RATE, 1, dtype="float32",
+                                              quality="LQ")
+        self._h = np.zeros((1, 1, 128), dtype=np.float32)
+        self._c = np.zeros((1, 1, 128), dtype=np.float32)
+        self._context = np.zeros(CONTEXT, dtype=np.float32)
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._position = 0  # phone samples already judged
+        self._candidate: int | None = None  # start of voiced run not yet confirmed
+        self._speech_start: int | None = None
+        self._silence_start: int | None = None
+        self.last_probability = 0.0
+
+    @property
+    def in_speech(self) -> bool:
+        return self._speech_start is not None
+
+    def feed(self, samples_8k: np.ndarray) -> list[VadEvent]:
+        """Judge new 8 kHz audio; returns the events it completes (often none)."""
+        upsampled = self._upsampler.resample_chunk(np.asarray(samples_8k, dtype=np.float32))
+        self._buffer = np.concatenate([self._buffer, upsampled])
+        events: list[VadEvent] = []
+        while self._buffer.size >= WINDOW:
+            window, self._buffer = self._buffer[:WINDOW], self._buffer[WINDOW:]
+            probability = self._probability(window)
+            start = self._position
+            self._position += WINDOW_8K
+            if event := self._step(probability, start, self._position):
+                events.append(event)
+        return events
+
+    def flush(self) -> list[VadEvent]:
+        """End an open utterance (the stream stopped while the caller was speaking)."""
+        if self._speech_start is None:
+            return []
+        end = self._silence_start if self._silence_start is not None else self._position
+        self._reset_speech()
+        return [VadEvent("speech_end", end, voiced_end=end)]
+
+    def _probability(self, window: np.ndarray) -> float:
+        model_input = np.concatenate([self._context, window])[np.newaxis, :]
+        self._context = window[-CONTEXT:]
+        output, self._h, self._c = self._session.run(
+            None, {"input": model_input, "h": self._h, "c": self._c}
+        )
+        self.last_probability = float(np.asarray(output).reshape(-1)[0])
+        return self.last_probability
+
+    def _step(self, probability: float, start: int, end: int) -> VadEvent | None:
+        if self._speech_start is None:
+            return self._step_idle(probability, start, end)
+        return self._step_speaking(probability, start, end)
+
+    def _step_idle(self, probability: float, start: int, end: int) -> VadEvent | None:
+        if probability >= self.threshold:
+            if self._candidate is None:
+                self._candidate = start
+            if end - self._candidate >= max(self.min_speech, WINDOW_8K):
+                self._speech_start = self._candidate
+                self._candidate = None
+                return VadEvent("speech_start", max(0, self._speech_start - self.pad))
+        elif probability < self.neg_threshold:
+            self._candidate = None  # a click or a cough, not a turn
+        return None
+
+    def _step_speaking(self, probability: float, start: int, end: int) -> VadEvent | None:
+        assert self._speech_start is not None
+        if probability >= self.threshold:
+            self._silence_start = None
+        elif probability < self.neg_threshold and self._silence_start is None:
+            self._silence_start = start
+        if self._silence_start is not None and end - self._silence_start >= self.min_silence:
+            voiced_end = self._silence_start
+            self._reset_speech()
+            return VadEvent("speech_end", min(voiced_end + self.pad, end), voiced_end=voiced_end)
+        if self.max_speech is not None and end - self._speech_start >= self.max_speech:
+            self._reset_speech()  # a caller who never pauses still gets an answer
+            return VadEvent("speech_end", end, voiced_end=end)
+        return None
+
+    def _reset_speech(self) -> None:
+        self._speech_start = None
+        self._silence_start = None
+        self._candidate = None
