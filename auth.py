@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import logging
 
+from fastapi import FastAPI
 from pydantic import SecretStr
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -72,7 +73,8 @@ class ApiKeyMiddleware:
             return
         error = AuthenticationError(problem)
         response = JSONResponse(
-            error.to_body(), status_code=error.status_code,
+            error.to_body(),
+            status_code=error.status_code,
             headers={"WWW-Authenticate": "Bearer"},
         )
         await response(scope, receive, send)
@@ -92,7 +94,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def install_auth(app: object, api_key: SecretStr | None) -> bool:
+def install_auth(app: FastAPI, api_key: SecretStr | None) -> bool:
     """Add `ApiKeyMiddleware` to a Starlette/FastAPI app when a key is configured.
 
     Returns True when auth is on. With no key the app stays open and a warning is logged.
@@ -105,5 +107,5 @@ def install_auth(app: object, api_key: SecretStr | None) -> bool:
             "this port; set it before exposing the service"
         )
         return False
-    app.add_middleware(ApiKeyMiddleware, api_key=key)  # type: ignore[attr-defined]
+    app.add_middleware(ApiKeyMiddleware, api_key=key)
     return True

@@ -73,8 +73,13 @@ turns_table = Table(
     "turns",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("call_sid", String(64), ForeignKey("calls.call_sid", ondelete="CASCADE"),
-           nullable=False, index=True),
+    Column(
+        "call_sid",
+        String(64),
+        ForeignKey("calls.call_sid", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     Column("turn_index", Integer, nullable=False),
     Column("caller_audio_path", Text),
     Column("transcript", Text),
@@ -93,8 +98,13 @@ events_table = Table(
     "events",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("call_sid", String(64), ForeignKey("calls.call_sid", ondelete="CASCADE"),
-           nullable=False, index=True),
+    Column(
+        "call_sid",
+        String(64),
+        ForeignKey("calls.call_sid", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     Column("kind", String(32), nullable=False),  # dtmf | error | barge_in | message | ...
     Column("data", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -149,8 +159,16 @@ class EventRecord:
 
 # Fields `update_call` may change (the rest are set once, at creation).
 CALL_UPDATABLE = {
-    "status", "ended_at", "duration_s", "outcome", "mode", "message_audio_path",
-    "message_recording_url", "message_transcript", "from_number", "to_number",
+    "status",
+    "ended_at",
+    "duration_s",
+    "outcome",
+    "mode",
+    "message_audio_path",
+    "message_recording_url",
+    "message_transcript",
+    "from_number",
+    "to_number",
 }
 TURN_UPDATABLE = {"barge_in", "heard_ms", "reply", "reply_audio_path", "latencies", "error"}
 
@@ -160,13 +178,25 @@ class CallStore(Protocol):
 
     async def start(self) -> None: ...
     async def close(self) -> None: ...
-    async def create_call(self, call_sid: str, *, from_number: str | None,
-                          to_number: str | None, mode: str | None = None,
-                          status: str = "in-progress") -> bool: ...
+    async def create_call(
+        self,
+        call_sid: str,
+        *,
+        from_number: str | None,
+        to_number: str | None,
+        mode: str | None = None,
+        status: str = "in-progress",
+    ) -> bool: ...
     async def get_call(self, call_sid: str) -> CallRecord | None: ...
     async def update_call(self, call_sid: str, **fields: Any) -> None: ...
-    async def finish_call(self, call_sid: str, *, status: str, outcome: str | None = None,
-                          duration_s: float | None = None) -> None: ...
+    async def finish_call(
+        self,
+        call_sid: str,
+        *,
+        status: str,
+        outcome: str | None = None,
+        duration_s: float | None = None,
+    ) -> None: ...
     async def add_turn(self, call_sid: str, turn: TurnRecord) -> None: ...
     async def update_turn(self, call_sid: str, turn_index: int, **fields: Any) -> None: ...
     async def add_dtmf(self, call_sid: str, digit: str) -> None: ...
@@ -210,13 +240,25 @@ class SqlCallStore:
     async def close(self) -> None:
         await asyncio.to_thread(self._engine.dispose)
 
-    async def create_call(self, call_sid: str, *, from_number: str | None,
-                          to_number: str | None, mode: str | None = None,
-                          status: str = "in-progress") -> bool:
+    async def create_call(
+        self,
+        call_sid: str,
+        *,
+        from_number: str | None,
+        to_number: str | None,
+        mode: str | None = None,
+        status: str = "in-progress",
+    ) -> bool:
         """Insert the call; False when it already exists (Twilio retries webhooks)."""
         values = {
-            "call_sid": call_sid, "from_number": from_number, "to_number": to_number,
-            "mode": mode, "status": status, "started_at": utcnow(), "errors": [], "dtmf": "",
+            "call_sid": call_sid,
+            "from_number": from_number,
+            "to_number": to_number,
+            "mode": mode,
+            "status": status,
+            "started_at": utcnow(),
+            "errors": [],
+            "dtmf": "",
         }
 
         def write() -> bool:
@@ -232,9 +274,11 @@ class SqlCallStore:
     async def get_call(self, call_sid: str) -> CallRecord | None:
         def read() -> CallRecord | None:
             with self._engine.connect() as conn:
-                row = conn.execute(
-                    select(calls_table).where(calls_table.c.call_sid == call_sid)
-                ).mappings().first()
+                row = (
+                    conn.execute(select(calls_table).where(calls_table.c.call_sid == call_sid))
+                    .mappings()
+                    .first()
+                )
             return _call_record(row) if row else None
 
         return await asyncio.to_thread(read)
@@ -247,26 +291,39 @@ class SqlCallStore:
             update(calls_table).where(calls_table.c.call_sid == call_sid).values(**fields)
         )
 
-    async def finish_call(self, call_sid: str, *, status: str, outcome: str | None = None,
-                          duration_s: float | None = None) -> None:
+    async def finish_call(
+        self,
+        call_sid: str,
+        *,
+        status: str,
+        outcome: str | None = None,
+        duration_s: float | None = None,
+    ) -> None:
         """Close the record: end time, duration (Twilio's, else measured), status, outcome.
 
         An outcome already set (e.g. "message") is kept unless a new one is given."""
+
         def write() -> None:
             with self._engine.begin() as conn:
                 row = conn.execute(
-                    select(calls_table.c.started_at, calls_table.c.outcome)
-                    .where(calls_table.c.call_sid == call_sid)
+                    select(calls_table.c.started_at, calls_table.c.outcome).where(
+                        calls_table.c.call_sid == call_sid
+                    )
                 ).first()
                 if row is None:
                     return
                 ended = utcnow()
                 started = _aware(row.started_at)
-                duration = duration_s if duration_s is not None else (
-                    (ended - started).total_seconds())
+                duration = (
+                    duration_s if duration_s is not None else ((ended - started).total_seconds())
+                )
                 conn.execute(
-                    update(calls_table).where(calls_table.c.call_sid == call_sid).values(
-                        status=status, ended_at=ended, duration_s=duration,
+                    update(calls_table)
+                    .where(calls_table.c.call_sid == call_sid)
+                    .values(
+                        status=status,
+                        ended_at=ended,
+                        duration_s=duration,
                         outcome=outcome or row.outcome or status,
                     )
                 )
@@ -275,11 +332,17 @@ class SqlCallStore:
 
     async def add_turn(self, call_sid: str, turn: TurnRecord) -> None:
         values = {
-            "call_sid": call_sid, "turn_index": turn.turn_index,
-            "caller_audio_path": turn.caller_audio_path, "transcript": turn.transcript,
-            "reply": turn.reply, "reply_audio_path": turn.reply_audio_path,
-            "fallback": turn.fallback, "latencies": turn.latencies, "barge_in": turn.barge_in,
-            "heard_ms": turn.heard_ms, "error": turn.error,
+            "call_sid": call_sid,
+            "turn_index": turn.turn_index,
+            "caller_audio_path": turn.caller_audio_path,
+            "transcript": turn.transcript,
+            "reply": turn.reply,
+            "reply_audio_path": turn.reply_audio_path,
+            "fallback": turn.fallback,
+            "latencies": turn.latencies,
+            "barge_in": turn.barge_in,
+            "heard_ms": turn.heard_ms,
+            "error": turn.error,
             "created_at": turn.created_at or utcnow(),
         }
         await self._execute(insert(turns_table).values(**values))
@@ -296,46 +359,69 @@ class SqlCallStore:
 
     async def add_dtmf(self, call_sid: str, digit: str) -> None:
         """Append the digit to the call's `dtmf` and log a `dtmf` event, in one transaction."""
+
         def write() -> None:
             with self._engine.begin() as conn:
                 conn.execute(
-                    update(calls_table).where(calls_table.c.call_sid == call_sid)
+                    update(calls_table)
+                    .where(calls_table.c.call_sid == call_sid)
                     .values(dtmf=func.substr(calls_table.c.dtmf + digit, 1, 256))
                 )
-                conn.execute(insert(events_table).values(
-                    call_sid=call_sid, kind="dtmf", data={"digit": digit}, created_at=utcnow()))
+                conn.execute(
+                    insert(events_table).values(
+                        call_sid=call_sid, kind="dtmf", data={"digit": digit}, created_at=utcnow()
+                    )
+                )
 
         await asyncio.to_thread(write)
 
     async def add_error(self, call_sid: str, message: str) -> None:
         """Append to the call's `errors` list and log an `error` event, in one transaction."""
+
         def write() -> None:
             with self._engine.begin() as conn:
                 current = conn.execute(
-                    select(calls_table.c.errors).where(calls_table.c.call_sid == call_sid)
+                    select(calls_table.c.errors)
+                    .where(calls_table.c.call_sid == call_sid)
                     .with_for_update()
                 ).scalar_one_or_none()
                 if current is None:
                     return
-                conn.execute(update(calls_table).where(calls_table.c.call_sid == call_sid)
-                             .values(errors=[*current, message]))
-                conn.execute(insert(events_table).values(
-                    call_sid=call_sid, kind="error", data={"message": message},
-                    created_at=utcnow()))
+                conn.execute(
+                    update(calls_table)
+                    .where(calls_table.c.call_sid == call_sid)
+                    .values(errors=[*current, message])
+                )
+                conn.execute(
+                    insert(events_table).values(
+                        call_sid=call_sid,
+                        kind="error",
+                        data={"message": message},
+                        created_at=utcnow(),
+                    )
+                )
 
         await asyncio.to_thread(write)
 
     async def add_event(self, call_sid: str, kind: str, data: dict[str, Any]) -> None:
-        await self._execute(insert(events_table).values(
-            call_sid=call_sid, kind=kind, data=data, created_at=utcnow()))
+        await self._execute(
+            insert(events_table).values(
+                call_sid=call_sid, kind=kind, data=data, created_at=utcnow()
+            )
+        )
 
     async def turns(self, call_sid: str) -> list[TurnRecord]:
         def read() -> list[TurnRecord]:
             with self._engine.connect() as conn:
-                rows = conn.execute(
-                    select(turns_table).where(turns_table.c.call_sid == call_sid)
-                    .order_by(turns_table.c.turn_index)
-                ).mappings().all()
+                rows = (
+                    conn.execute(
+                        select(turns_table)
+                        .where(turns_table.c.call_sid == call_sid)
+                        .order_by(turns_table.c.turn_index)
+                    )
+                    .mappings()
+                    .all()
+                )
             return [_turn_record(row) for row in rows]
 
         return await asyncio.to_thread(read)
@@ -343,10 +429,15 @@ class SqlCallStore:
     async def events(self, call_sid: str) -> list[EventRecord]:
         def read() -> list[EventRecord]:
             with self._engine.connect() as conn:
-                rows = conn.execute(
-                    select(events_table).where(events_table.c.call_sid == call_sid)
-                    .order_by(events_table.c.id)
-                ).mappings().all()
+                rows = (
+                    conn.execute(
+                        select(events_table)
+                        .where(events_table.c.call_sid == call_sid)
+                        .order_by(events_table.c.id)
+                    )
+                    .mappings()
+                    .all()
+                )
             return [EventRecord(r["kind"], r["data"], _aware(r["created_at"])) for r in rows]
 
         return await asyncio.to_thread(read)
@@ -354,9 +445,13 @@ class SqlCallStore:
     async def recent_calls(self, limit: int = 50) -> list[CallRecord]:
         def read() -> list[CallRecord]:
             with self._engine.connect() as conn:
-                rows = conn.execute(
-                    select(calls_table).order_by(calls_table.c.started_at.desc()).limit(limit)
-                ).mappings().all()
+                rows = (
+                    conn.execute(
+                        select(calls_table).order_by(calls_table.c.started_at.desc()).limit(limit)
+                    )
+                    .mappings()
+                    .all()
+                )
             return [_call_record(row) for row in rows]
 
         return await asyncio.to_thread(read)
@@ -411,11 +506,18 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 def _call_record(row: Any) -> CallRecord:
     return CallRecord(
-        call_sid=row["call_sid"], from_number=row["from_number"], to_number=row["to_number"],
-        mode=row["mode"], status=row["status"], started_at=_aware(row["started_at"]),
+        call_sid=row["call_sid"],
+        from_number=row["from_number"],
+        to_number=row["to_number"],
+        mode=row["mode"],
+        status=row["status"],
+        started_at=_aware(row["started_at"]),
         ended_at=_aware(row["ended_at"]) if row["ended_at"] else None,
-        duration_s=row["duration_s"], outcome=row["outcome"], errors=list(row["errors"] or []),
-        dtmf=row["dtmf"] or "", message_audio_path=row["message_audio_path"],
+        duration_s=row["duration_s"],
+        outcome=row["outcome"],
+        errors=list(row["errors"] or []),
+        dtmf=row["dtmf"] or "",
+        message_audio_path=row["message_audio_path"],
         message_recording_url=row["message_recording_url"],
         message_transcript=row["message_transcript"],
     )
@@ -423,9 +525,15 @@ def _call_record(row: Any) -> CallRecord:
 
 def _turn_record(row: Any) -> TurnRecord:
     return TurnRecord(
-        turn_index=row["turn_index"], caller_audio_path=row["caller_audio_path"],
-        transcript=row["transcript"], reply=row["reply"],
-        reply_audio_path=row["reply_audio_path"], fallback=bool(row["fallback"]),
-        latencies=dict(row["latencies"] or {}), barge_in=bool(row["barge_in"]),
-        heard_ms=row["heard_ms"], error=row["error"], created_at=_aware(row["created_at"]),
+        turn_index=row["turn_index"],
+        caller_audio_path=row["caller_audio_path"],
+        transcript=row["transcript"],
+        reply=row["reply"],
+        reply_audio_path=row["reply_audio_path"],
+        fallback=bool(row["fallback"]),
+        latencies=dict(row["latencies"] or {}),
+        barge_in=bool(row["barge_in"]),
+        heard_ms=row["heard_ms"],
+        error=row["error"],
+        created_at=_aware(row["created_at"]),
     )

@@ -116,31 +116,25 @@ class Settings(BaseSettings):
     max_call_s: float = Field(default=1800.0, gt=0)
     max_message_s: int = Field(default=120, ge=1)
 
-    @field_validator("twilio_auth_token", mode="before")
-    @classmethod
-    def _empty_token_is_none(cls, value: object) -> object:
-        return None if value in ("", None) else value
-
-    @field_validator("public_base_url", "twilio_account_sid", "database_url", mode="before")
-    @classmethod
-    def _empty_phone_value_is_none(cls, value: object) -> object:
-        return None if value == "" else value
-
     @field_validator(
-        "orchestrator_api_key", "gemini_api_key", "openwebui_api_key", "openai_api_key",
-        mode="before",
-    )
-    @classmethod
-    def _empty_secret_is_none(cls, value: object) -> object:
-        # `.env` lines like `OPENWEBUI_API_KEY=` mean "not set", not "the empty key".
-        return None if value in ("", None) else value
-
-    @field_validator(
-        "gemini_base_url", "openwebui_url", "openai_base_url", "redis_url", "xtts_model_dir",
+        "orchestrator_api_key",
+        "gemini_api_key",
+        "openwebui_api_key",
+        "openai_api_key",
+        "twilio_auth_token",
+        "gemini_base_url",
+        "openwebui_url",
+        "openai_base_url",
+        "redis_url",
+        "xtts_model_dir",
+        "public_base_url",
+        "twilio_account_sid",
+        "database_url",
         mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
+        # `.env` lines like `OPENWEBUI_API_KEY=` mean "not set", not "the empty string".
         return None if value == "" else value
 
     @property

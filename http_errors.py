@@ -41,8 +41,9 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     message, param = _describe_validation_error(errors[0]) if errors else ("invalid request", None)
-    body = error_body(message, error_type="invalid_request_error", code="invalid_request",
-                      param=param)
+    body = error_body(
+        message, error_type="invalid_request_error", code="invalid_request", param=param
+    )
     return JSONResponse(body, status_code=422)
 
 
@@ -55,8 +56,9 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    body = error_body("internal error; see the service log", error_type="server_error",
-                      code="internal_error")
+    body = error_body(
+        "internal error; see the service log", error_type="server_error", code="internal_error"
+    )
     return JSONResponse(body, status_code=500)
 
 

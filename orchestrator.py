@@ -13,10 +13,12 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI
 
+from auth import install_auth
 from config import Settings, get_settings
 from http_errors import install_error_handlers
 from llm_service import ChatModel
-from routes import conversation, service, speech
+from metrics import install_metrics
+from routes import conversation, openai_api, service, speech
 from services import build_services
 from stt_service import SpeechToText
 from voice_clone_service import SpeechSynthesizer, VoiceService
@@ -53,6 +55,9 @@ def create_app(
     app.include_router(service.router)
     app.include_router(speech.router)
     app.include_router(conversation.router)
+    app.include_router(openai_api.router)
+    install_auth(app, settings.orchestrator_api_key)
+    install_metrics(app)  # last: its middleware is outermost, so 401s are counted too
     return app
 
 

@@ -32,8 +32,10 @@ def main() -> int:
     while not stopping:
         for name, proc in zip(scripts, procs, strict=True):
             if proc.poll() is not None:
-                print(f"!! {name} exited with code {proc.returncode}; stopping the rest",
-                      file=sys.stderr)
+                print(
+                    f"!! {name} exited with code {proc.returncode}; stopping the rest",
+                    file=sys.stderr,
+                )
                 exit_code = proc.returncode or 1
                 stopping = True
         time.sleep(0.5)

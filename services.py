@@ -130,5 +130,5 @@ async def build_services(
     )
 
 
-async def _ready(value):  # noqa: ANN001, ANN202 - tiny adapter: a value as an awaitable
+async def _ready(value):
     return value

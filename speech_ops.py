@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import UploadFile
+from starlette.datastructures import UploadFile
 
 from audio import CONTENT_TYPES, decode_audio, encode_audio
 from errors import AudioTooLargeError, EmptyAudioError, InvalidAudioError, UnsupportedLanguageError

@@ -71,12 +71,14 @@ class VadEvent:
     """`sample` counts 8 kHz samples from the start of the stream (padding applied).
 
     For `speech_end`, `voiced_end` is where the last voiced window ended (no padding):
-    the moment the caller actually stopped talking.
+    the moment the caller actually stopped talking; `decided` is the stream position at
+    which the VAD made up its mind (`decided - voiced_end` is the end-of-speech wait).
     """
 
     kind: Literal["speech_start", "speech_end"]
     sample: int
     voiced_end: int = 0
+    decided: int = 0
 
 
 class StreamingVad:
@@ -99,8 +101,9 @@ class StreamingVad:
         self.pad = PHONE_RATE * speech_pad_ms // 1000
         self.max_speech = int(max_speech_s * PHONE_RATE) if max_speech_s else None
         self._session = load_session(model_path)
-        self._upsampler = soxr.ResampleStream(PHONE_RATE, MODEL_RATE, 1, dtype="float32",
-                                              quality="LQ")
+        self._upsampler = soxr.ResampleStream(
+            PHONE_RATE, MODEL_RATE, 1, dtype="float32", quality="LQ"
+        )
         self._h = np.zeros((1, 1, 128), dtype=np.float32)
         self._c = np.zeros((1, 1, 128), dtype=np.float32)
         self._context = np.zeros(CONTEXT, dtype=np.float32)
@@ -135,7 +138,7 @@ class StreamingVad:
             return []
         end = self._silence_start if self._silence_start is not None else self._position
         self._reset_speech()
-        return [VadEvent("speech_end", end, voiced_end=end)]
+        return [VadEvent("speech_end", end, voiced_end=end, decided=self._position)]
 
     def _probability(self, window: np.ndarray) -> float:
         model_input = np.concatenate([self._context, window])[np.newaxis, :]
@@ -158,7 +161,7 @@ class StreamingVad:
             if end - self._candidate >= max(self.min_speech, WINDOW_8K):
                 self._speech_start = self._candidate
                 self._candidate = None
-                return VadEvent("speech_start", max(0, self._speech_start - self.pad))
+                return VadEvent("speech_start", max(0, self._speech_start - self.pad), decided=end)
         elif probability < self.neg_threshold:
             self._candidate = None  # a click or a cough, not a turn
         return None
@@ -172,10 +175,12 @@ class StreamingVad:
         if self._silence_start is not None and end - self._silence_start >= self.min_silence:
             voiced_end = self._silence_start
             self._reset_speech()
-            return VadEvent("speech_end", min(voiced_end + self.pad, end), voiced_end=voiced_end)
+            return VadEvent(
+                "speech_end", min(voiced_end + self.pad, end), voiced_end=voiced_end, decided=end
+            )
         if self.max_speech is not None and end - self._speech_start >= self.max_speech:
             self._reset_speech()  # a caller who never pauses still gets an answer
-            return VadEvent("speech_end", end, voiced_end=end)
+            return VadEvent("speech_end", end, voiced_end=end, decided=end)
         return None
 
     def _reset_speech(self) -> None:

@@ -21,8 +21,10 @@ from bench.common import Row, bench_settings, bench_stt, median_time, percentile
 
 REPEATS = 5
 TTS_TEXT = "Здравствуйте! Вы позвонили в компанию Ромашка. Чем я могу вам помочь?"
-BUSY_TEXT = ("Наш офис работает с понедельника по пятницу с девяти до восемнадцати. "
-             "Оставьте, пожалуйста, ваше имя и номер телефона. ") * 3
+BUSY_TEXT = (
+    "Наш офис работает с понедельника по пятницу с девяти до восемнадцати. "
+    "Оставьте, пожалуйста, ваше имя и номер телефона. "
+) * 3
 
 
 def run() -> list[Row]:
@@ -39,8 +41,7 @@ def run() -> list[Row]:
         details: dict[str, float] = {}
         try:
             app = create_app(settings, stt=stt, tts=voice)
-            with live_server(app) as base_url, httpx.Client(base_url=base_url,
-                                                             timeout=120) as http:
+            with live_server(app) as base_url, httpx.Client(base_url=base_url, timeout=120) as http:
                 rows = [
                     _stt_ratio(http, stt, wav, details),
                     _tts_ratio(http, voice, details),
@@ -53,7 +54,7 @@ def run() -> list[Row]:
     return rows
 
 
-def _stt_ratio(http: httpx.Client, stt, wav: bytes, details: dict) -> Row:  # noqa: ANN001
+def _stt_ratio(http: httpx.Client, stt, wav: bytes, details: dict) -> Row:
     from audio import decode_audio
     from stt_service import STT_SAMPLE_RATE
 
@@ -61,8 +62,11 @@ def _stt_ratio(http: httpx.Client, stt, wav: bytes, details: dict) -> Row:  # no
     language = "en" if "en" in stt.languages else None
 
     def over_http() -> None:
-        response = http.post("/stt", files={"audio": ("a.wav", wav, "audio/wav")},
-                             data={"language": language or "auto"})
+        response = http.post(
+            "/stt",
+            files={"audio": ("a.wav", wav, "audio/wav")},
+            data={"language": language or "auto"},
+        )
         response.raise_for_status()
 
     direct = median_time(lambda: stt.transcribe(samples, language), REPEATS)
@@ -72,7 +76,7 @@ def _stt_ratio(http: httpx.Client, stt, wav: bytes, details: dict) -> Row:  # no
     return ("/stt ÷ direct faster-whisper", served / direct, "≤ 1.10")
 
 
-def _tts_ratio(http: httpx.Client, voice, details: dict) -> Row:  # noqa: ANN001
+def _tts_ratio(http: httpx.Client, voice, details: dict) -> Row:
     engine = voice.engine_for(None)
     chunks = voice.prepare_text(TTS_TEXT, "ru")
 
@@ -122,19 +126,20 @@ def _health_ratio(http: httpx.Client, base_url: str, details: dict) -> Row:
     return ("/health p99 busy ÷ idle", busy / idle, "≤ 2")
 
 
-def _latents_ratio(scratch: Path, settings, details: dict) -> Row:  # noqa: ANN001
-    from tts_engines.xtts import XttsEngine, list_voice_clips
+def _latents_ratio(scratch: Path, settings, details: dict) -> Row:
+    from tts_engines.xtts import XttsEngine
+    from voice_clone_service import voice_clips
 
     checkpoint = settings.xtts_dir
     clips_dir = settings.voice_samples_dir
-    real = (checkpoint / "model.pth").is_file() and clips_dir.is_dir() and list_voice_clips(clips_dir)
+    clips = voice_clips(clips_dir, settings.voice_samples_count) if clips_dir.is_dir() else []
+    real = (checkpoint / "model.pth").is_file() and bool(clips)
     if not real:  # no production model here: the tiny random checkpoint, same code path
         from tests.xtts_tiny import build_tiny_xtts_checkpoint, make_voice_clips
 
         checkpoint = build_tiny_xtts_checkpoint(scratch / "xtts_tiny")
         clips = make_voice_clips(scratch / "clips", n=3)
-    else:
-        clips = list_voice_clips(clips_dir)[: settings.voice_samples_count or None]
+
     def load(cache_dir: Path) -> float:
         started = time.perf_counter()
         XttsEngine.load(checkpoint, clips, device=settings.tts_device, cache_dir=cache_dir)

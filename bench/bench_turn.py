@@ -25,9 +25,11 @@ from bench.common import Row, bench_settings, bench_stt, print_rows
 REPEATS = 5
 FIRST_TOKEN_DELAY_S = 0.35
 TOKEN_DELAY_S = 0.03  # ~33 tokens/s, a fast hosted model
-REPLY = ("Здравствуйте, вы позвонили в компанию Ромашка. Наш офис работает с девяти до "
-         "шести по будним дням. Оставьте, пожалуйста, ваше имя и номер телефона, и мы вам "
-         "перезвоним.")
+REPLY = (
+    "Здравствуйте, вы позвонили в компанию Ромашка. Наш офис работает с девяти до "
+    "шести по будним дням. Оставьте, пожалуйста, ваше имя и номер телефона, и мы вам "
+    "перезвоним."
+)
 WAV_HEADER_BYTES = 44
 
 
@@ -38,27 +40,33 @@ def run() -> list[Row]:
     from tests.speech_fixtures import ENGLISH_SENTENCE, espeak_wav
     from voice_clone_service import VoiceService
 
-    script = Script(text=REPLY, first_token_delay_s=FIRST_TOKEN_DELAY_S,
-                    token_delay_s=TOKEN_DELAY_S)
+    script = Script(
+        text=REPLY, first_token_delay_s=FIRST_TOKEN_DELAY_S, token_delay_s=TOKEN_DELAY_S
+    )
     wav = espeak_wav(ENGLISH_SENTENCE)
     details: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as scratch, FakeOpenAI() as llm:
         llm.reset(script)
         settings = bench_settings(
-            Path(scratch), openai_base_url=llm.base_url, llm_backend="openai",
-            stt_language="en", orchestrator_api_key=None, redis_url=None,
+            Path(scratch),
+            openai_base_url=llm.base_url,
+            llm_backend="openai",
+            stt_language="en",
+            orchestrator_api_key=None,
+            redis_url=None,
         )
         stt = bench_stt(settings)
         voice = VoiceService.from_settings(settings)
         try:
             app = create_app(settings, stt=stt, tts=voice)
-            with live_server(app) as base_url, httpx.Client(base_url=base_url,
-                                                             timeout=120) as http:
+            with live_server(app) as base_url, httpx.Client(base_url=base_url, timeout=120) as http:
                 _first_audio(http, wav, stream=True)  # warm-up
                 whole = statistics.median(
-                    _first_audio(http, wav, stream=False) for _ in range(REPEATS))
+                    _first_audio(http, wav, stream=False) for _ in range(REPEATS)
+                )
                 streamed = statistics.median(
-                    _first_audio(http, wav, stream=True) for _ in range(REPEATS))
+                    _first_audio(http, wav, stream=True) for _ in range(REPEATS)
+                )
             parts = asyncio.run(_separate_stages(settings, stt, voice, wav))
         finally:
             voice.close()
@@ -69,8 +77,11 @@ def run() -> list[Row]:
     unavoidable = sum(parts.values())
     rows = [
         ("/process_call first audio: streamed ÷ not streamed", streamed / whole, "≤ 0.5"),
-        ("streamed first audio ÷ (stt + llm 1st sentence + tts 1st)", streamed / unavoidable,
-         "≤ 1.15"),
+        (
+            "streamed first audio ÷ (stt + llm 1st sentence + tts 1st)",
+            streamed / unavoidable,
+            "≤ 1.15",
+        ),
     ]
     print_rows("turn: streaming STT → LLM → TTS", rows, details)
     return rows
@@ -80,8 +91,12 @@ def _first_audio(http: httpx.Client, wav: bytes, *, stream: bool) -> float:
     """Seconds from sending the request to the first byte of reply audio."""
     url = "/process_call?stream=true" if stream else "/process_call"
     started = time.perf_counter()
-    with http.stream("POST", url, files={"audio": ("a.wav", wav, "audio/wav")},
-                     data={"session_id": f"bench-{time.monotonic_ns()}"}) as response:
+    with http.stream(
+        "POST",
+        url,
+        files={"audio": ("a.wav", wav, "audio/wav")},
+        data={"session_id": f"bench-{time.monotonic_ns()}"},
+    ) as response:
         response.raise_for_status()
         received = 0
         for chunk in response.iter_bytes():
@@ -94,7 +109,7 @@ def _first_audio(http: httpx.Client, wav: bytes, *, stream: bool) -> float:
     return first
 
 
-async def _separate_stages(settings, stt, voice, wav: bytes) -> dict[str, float]:  # noqa: ANN001
+async def _separate_stages(settings, stt, voice, wav: bytes) -> dict[str, float]:
     from audio import decode_audio
     from llm_service import ChatMessage, build_chat_model
     from sentences import SentenceStream

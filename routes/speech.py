@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from deps import SettingsDep, SttDep, VoiceDep
+from metrics import app_metrics
 from speech_ops import read_upload, resolve_language, synthesize_bytes, transcribe_bytes
 from stt_service import Transcript
 
@@ -29,8 +31,11 @@ class TTSRequest(BaseModel):
     response_class=Response,
     responses={200: {"content": {"audio/wav": {}}, "description": "16-bit mono audio"}},
 )
-async def text_to_speech(request: TTSRequest, voice: VoiceDep, settings: SettingsDep) -> Response:
+async def text_to_speech(
+    request: TTSRequest, http: Request, voice: VoiceDep, settings: SettingsDep
+) -> Response:
     """Speak `text` in the cloned voice (or the configured fallback)."""
+    started = time.perf_counter()
     data, content_type, engine = await synthesize_bytes(
         voice,
         request.text,
@@ -40,11 +45,15 @@ async def text_to_speech(request: TTSRequest, voice: VoiceDep, settings: Setting
         speed=request.speed,
         fmt=request.format,
     )
+    if metrics := app_metrics(http.app):
+        wanted_clone = request.engine in (None, "xtts") and request.voice in (None, "lidia")
+        metrics.observe_synthesis(engine, time.perf_counter() - started, wanted_clone=wanted_clone)
     return Response(data, media_type=content_type, headers={"X-TTS-Engine": engine})
 
 
 @router.post("/stt")
 async def speech_to_text(
+    http: Request,
     stt: SttDep,
     settings: SettingsDep,
     audio: Annotated[UploadFile | None, File(description="Audio in any common format")] = None,
@@ -52,9 +61,12 @@ async def speech_to_text(
 ) -> dict:
     """Transcribe an uploaded recording."""
     data = await read_upload(audio, max_bytes=settings.stt_max_bytes, field="audio")
+    started = time.perf_counter()
     transcript = await transcribe_bytes(
         stt, data, resolve_language(language, settings.stt_language)
     )
+    if metrics := app_metrics(http.app):
+        metrics.observe_transcription(stt.name, time.perf_counter() - started)
     return transcript_json(transcript)
 
 

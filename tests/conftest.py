@@ -19,12 +19,26 @@ from orchestrator import create_app
 from stt_service import FasterWhisperEngine
 from tests.fake_llm_servers import FakeOpenAI, llm_settings
 from tests.speech_fixtures import tiny_en_model_path
+from tests.xtts_tiny import build_tiny_xtts_checkpoint, make_voice_clips
 from voice_clone_service import VoiceService
 
 # Settings must come from the test, never from a developer's .env or shell.
 for _name in list(os.environ):
-    if _name.startswith(("GEMINI_", "OPENWEBUI_", "OPENAI_", "ORCHESTRATOR_", "TTS_",
-                         "WHISPER_", "STT_", "REDIS_", "DATABASE_", "TWILIO_", "LLM_")):
+    if _name.startswith(
+        (
+            "GEMINI_",
+            "OPENWEBUI_",
+            "OPENAI_",
+            "ORCHESTRATOR_",
+            "TTS_",
+            "WHISPER_",
+            "STT_",
+            "REDIS_",
+            "DATABASE_",
+            "TWILIO_",
+            "LLM_",
+        )
+    ):
         del os.environ[_name]
 
 
@@ -42,6 +56,18 @@ def fallback_voice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceSe
     voice = VoiceService.from_settings(settings)
     yield voice
     voice.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny randomly initialised XTTS v2 checkpoint, built at test time (never committed)."""
+    return build_tiny_xtts_checkpoint(tmp_path_factory.mktemp("xtts_tiny"))
+
+
+@pytest.fixture(scope="session")
+def voice_clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Reference clips made at test time (espeak-ng Russian, several rates and layouts)."""
+    return make_voice_clips(tmp_path_factory.mktemp("voice_clips"), n=3)
 
 
 @pytest.fixture(scope="session")
@@ -77,8 +103,9 @@ def make_client(
     clients: list[TestClient] = []
 
     def build(*, llm: Any = None, **overrides: Any) -> TestClient:
-        app = create_app(make_settings(tmp_path, **overrides), stt=tiny_stt, tts=fallback_voice,
-                         llm=llm)
+        app = create_app(
+            make_settings(tmp_path, **overrides), stt=tiny_stt, tts=fallback_voice, llm=llm
+        )
         client = TestClient(app)
         client.__enter__()
         clients.append(client)

@@ -21,11 +21,13 @@ from fastapi.testclient import TestClient
 from audio import decode_audio, rms, wav_bytes
 from orchestrator import create_app
 from secretary import FALLBACK_REPLY, NO_SPEECH_REPLY
+from stt_service import FasterWhisperEngine
 from tests.conftest import make_settings
 from tests.fake_llm_servers import EventLog, FakeOpenAI, Script
 from tests.live_server import live_server
 from tests.service_guard import require_tcp_service
 from tests.speech_fixtures import ENGLISH_EXPECTED_WORDS, ENGLISH_SENTENCE, espeak_wav
+from voice_clone_service import VoiceService
 
 THREE_SENTENCES = (
     "Здравствуйте, это компания Ромашка. Мы работаем с девяти до шести. "
@@ -61,8 +63,11 @@ def test_chat_original_curl_example(chat_client: TestClient, llm: FakeOpenAI) ->
     # curl -X POST /chat -H "Content-Type: application/json" -d '{"text": "Здравствуйте"}'
     response = chat_client.post("/chat", json={"text": "Здравствуйте"})
     assert response.status_code == 200
-    assert response.json() == {"reply": "Здравствуйте! Чем могу помочь?",
-                               "session_id": "default", "fallback": False}
+    assert response.json() == {
+        "reply": "Здравствуйте! Чем могу помочь?",
+        "session_id": "default",
+        "fallback": False,
+    }
     messages = sent_messages(llm)
     assert messages[0]["role"] == "system" and "Лидия" in messages[0]["content"]
     assert messages[-1] == {"role": "user", "content": "Здравствуйте"}
@@ -87,8 +92,9 @@ def test_chat_keeps_history_per_session_and_reset_clears_it(
     assert everything["all"] is True and everything["cleared"] >= 2
 
 
-def test_reset_without_a_body_clears_the_default_session(chat_client: TestClient,
-                                                         llm: FakeOpenAI) -> None:
+def test_reset_without_a_body_clears_the_default_session(
+    chat_client: TestClient, llm: FakeOpenAI
+) -> None:
     chat_client.post("/chat", json={"text": "Привет"})
     assert chat_client.post("/reset_conversation").json()["cleared"] == 1
 
@@ -96,12 +102,17 @@ def test_reset_without_a_body_clears_the_default_session(chat_client: TestClient
 def test_chat_stream_sends_pieces_then_a_final_event(chat_client: TestClient) -> None:
     response = chat_client.post("/chat", json={"text": "Привет", "stream": True})
     assert response.headers["content-type"].startswith("text/event-stream")
-    events = [json.loads(line[6:]) for line in response.text.splitlines()
-              if line.startswith("data: ")]
+    events = [
+        json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")
+    ]
     deltas = [e["text"] for e in events if e["type"] == "delta"]
     assert len(deltas) > 1 and "".join(deltas) == "Здравствуйте! Чем могу помочь?"
-    assert events[-1] == {"type": "done", "reply": "Здравствуйте! Чем могу помочь?",
-                          "session_id": "default", "fallback": False}
+    assert events[-1] == {
+        "type": "done",
+        "reply": "Здравствуйте! Чем могу помочь?",
+        "session_id": "default",
+        "fallback": False,
+    }
 
 
 @pytest.mark.parametrize("body", [{"text": "  "}, {}, {"text": "x", "session_id": "a b/c"}])
@@ -111,8 +122,9 @@ def test_chat_bad_input_is_a_4xx(chat_client: TestClient, body: dict) -> None:
     assert response.json()["error"]["message"]
 
 
-def test_llm_failure_is_a_spoken_fallback_not_a_5xx(chat_client: TestClient,
-                                                    llm: FakeOpenAI) -> None:
+def test_llm_failure_is_a_spoken_fallback_not_a_5xx(
+    chat_client: TestClient, llm: FakeOpenAI
+) -> None:
     llm.reset(Script(fail_first=100, fail_status=500))
     response = chat_client.post("/chat", json={"text": "Алло", "session_id": "s1"})
     assert response.status_code == 200
@@ -152,8 +164,9 @@ def test_process_call_returns_wav_with_transcript_and_reply_headers(
     assert sent_messages(llm)[-1]["content"].lower().startswith("hello")
 
 
-def test_process_call_json_has_every_stage_timing(chat_client: TestClient,
-                                                  english_wav: bytes) -> None:
+def test_process_call_json_has_every_stage_timing(
+    chat_client: TestClient, english_wav: bytes
+) -> None:
     response = chat_client.post(
         "/process_call?response=json", files={"audio": ("a.wav", english_wav, "audio/wav")}
     )
@@ -168,30 +181,35 @@ def test_process_call_json_has_every_stage_timing(chat_client: TestClient,
     assert timings["total_s"] >= timings["stt_s"] + timings["llm_total_s"]
 
 
-def test_silence_gets_a_short_reply_without_calling_the_llm(chat_client: TestClient,
-                                                            llm: FakeOpenAI) -> None:
+def test_silence_gets_a_short_reply_without_calling_the_llm(
+    chat_client: TestClient, llm: FakeOpenAI
+) -> None:
     silence = wav_bytes(np.zeros(16000 * 2, dtype=np.float32), 16000)
-    response = chat_client.post("/process_call?response=json",
-                                files={"audio": ("s.wav", silence, "audio/wav")})
+    response = chat_client.post(
+        "/process_call?response=json", files={"audio": ("s.wav", silence, "audio/wav")}
+    )
     assert response.json()["reply"] == NO_SPEECH_REPLY
     assert response.json()["transcript"] == ""
     assert llm.requests == []
 
 
 def test_process_call_bad_audio_is_a_4xx(chat_client: TestClient) -> None:
-    response = chat_client.post("/process_call",
-                                files={"audio": ("a.wav", b"not audio" * 50, "audio/wav")})
+    response = chat_client.post(
+        "/process_call", files={"audio": ("a.wav", b"not audio" * 50, "audio/wav")}
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_audio"
     missing = chat_client.post("/process_call", data={"session_id": "x"})
     assert missing.status_code == 400
 
 
-def test_process_call_stream_wav_is_playable(chat_client: TestClient, llm: FakeOpenAI,
-                                             english_wav: bytes) -> None:
+def test_process_call_stream_wav_is_playable(
+    chat_client: TestClient, llm: FakeOpenAI, english_wav: bytes
+) -> None:
     llm.reset(Script(text=THREE_SENTENCES))
-    response = chat_client.post("/process_call?stream=true",
-                                files={"audio": ("a.wav", english_wav, "audio/wav")})
+    response = chat_client.post(
+        "/process_call?stream=true", files={"audio": ("a.wav", english_wav, "audio/wav")}
+    )
     assert response.status_code == 200
     assert response.headers["content-type"] == "audio/wav"
     audio = decode_audio(response.content, sample_rate=24000)
@@ -199,7 +217,10 @@ def test_process_call_stream_wav_is_playable(chat_client: TestClient, llm: FakeO
 
 
 def test_streamed_turn_speaks_before_the_llm_has_finished(
-    tmp_path: Path, tiny_stt, fallback_voice, english_wav: bytes  # noqa: ANN001
+    tmp_path: Path,
+    tiny_stt: FasterWhisperEngine,
+    fallback_voice: VoiceService,
+    english_wav: bytes,
 ) -> None:
     """The ordering proof: the first audio reaches the client before the LLM's last token."""
     log = EventLog()
@@ -208,10 +229,15 @@ def test_streamed_turn_speaks_before_the_llm_has_finished(
         llm.reset(script)
         settings = make_settings(tmp_path, openai_base_url=llm.base_url, llm_timeout_s=5)
         app = create_app(settings, stt=tiny_stt, tts=fallback_voice)
-        with live_server(app) as base_url, httpx.stream(
-            "POST", f"{base_url}/process_call?stream=true&response=events",
-            files={"audio": ("a.wav", english_wav, "audio/wav")}, timeout=60,
-        ) as response:
+        with (
+            live_server(app) as base_url,
+            httpx.stream(
+                "POST",
+                f"{base_url}/process_call?stream=true&response=events",
+                files={"audio": ("a.wav", english_wav, "audio/wav")},
+                timeout=60,
+            ) as response,
+        ):
             events = []
             for line in response.iter_lines():
                 event = json.loads(line)
@@ -242,8 +268,11 @@ def test_two_orchestrators_share_a_conversation_through_redis(
 ) -> None:
     require_tcp_service("Redis", "127.0.0.1", 6379)
     prefix = f"lidia-test-{uuid.uuid4().hex[:8]}:"
-    common = {"openai_base_url": llm.base_url, "redis_url": "redis://127.0.0.1:6379/0",
-              "redis_key_prefix": prefix}
+    common = {
+        "openai_base_url": llm.base_url,
+        "redis_url": "redis://127.0.0.1:6379/0",
+        "redis_key_prefix": prefix,
+    }
     first, second = make_client(**common), make_client(**common)
     try:
         first.post("/chat", json={"text": "Меня зовут Анна", "session_id": "CA-shared"})

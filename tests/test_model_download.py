@@ -19,15 +19,10 @@ from model_download import (
     parse_args,
     whisper_repo,
 )
-from tests.xtts_tiny import build_tiny_xtts_checkpoint, make_voice_clips, save_with_pickled_config
+from tests.xtts_tiny import make_voice_clips, save_with_pickled_config
 from tts_engines.xtts import XttsEngine, checkpoint_pickles_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_xtts_checkpoint(tmp_path_factory.mktemp("xtts_tiny"))
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from errors import (
     UnknownVoiceError,
     UnsupportedLanguageError,
 )
-from tests.xtts_tiny import build_tiny_xtts_checkpoint, make_voice_clips
+from tests.xtts_tiny import make_voice_clips
 from tts_engines.latents_cache import LatentsCache, edges_sha256
 from tts_engines.xtts import (
     SPEED_RANGE,
@@ -34,16 +34,6 @@ from tts_engines.xtts import (
 from voice_clone_service import SpeechSynthesizer
 
 TEXT = "Здравствуйте, меня зовут Лидия."
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_xtts_checkpoint(tmp_path_factory.mktemp("xtts_tiny"))
-
-
-@pytest.fixture(scope="session")
-def voice_clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    return make_voice_clips(tmp_path_factory.mktemp("voice_clips"), n=3)
 
 
 @pytest.fixture(scope="module")
