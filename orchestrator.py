@@ -10,7 +10,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import uvicorn
 from fastapi import FastAPI
 
 from auth import install_auth
@@ -18,7 +17,8 @@ from config import Settings, get_settings
 from http_errors import install_error_handlers
 from llm_service import ChatModel
 from metrics import install_metrics
-from routes import conversation, openai_api, service, speech
+from routes import conversation, messages, openai_api, service, speech
+from server import serve
 from services import build_services
 from stt_service import SpeechToText
 from voice_clone_service import SpeechSynthesizer, VoiceService
@@ -56,6 +56,7 @@ def create_app(
     app.include_router(speech.router)
     app.include_router(conversation.router)
     app.include_router(openai_api.router)
+    app.include_router(messages.router)
     install_auth(app, settings.orchestrator_api_key)
     install_metrics(app)  # last: its middleware is outermost, so 401s are counted too
     return app
@@ -63,15 +64,11 @@ def create_app(
 
 def main() -> None:
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    uvicorn.run(
+    serve(
         create_app(settings),
         host=settings.orchestrator_host,
         port=settings.orchestrator_port,
-        log_level=settings.log_level.lower(),
+        log_level=settings.log_level,
     )
 
 

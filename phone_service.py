@@ -22,6 +22,7 @@ with a 5xx: any failure becomes TwiML with the apology and a `<Record>` for a me
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import secrets
@@ -32,11 +33,11 @@ from pathlib import Path
 from typing import Annotated
 
 import httpx
-import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from twilio.twiml.voice_response import Connect, Gather, VoiceResponse
 
+from admin import install_admin
 from call_store import CallStore, SqlCallStore, TurnRecord, database_url_for
 from config import Settings, get_settings
 from media_stream import (
@@ -45,7 +46,10 @@ from media_stream import (
     OrchestratorClient,
     PhoneContext,
     PromptCache,
+    extract_caller_message,
 )
+from server import serve
+from retention import RetentionTask
 from twilio_security import TwilioSignatureChecker
 
 log = logging.getLogger("phone")
@@ -141,17 +145,32 @@ def create_app(
         )
         app.state.checker = checker
         app.state.audio = AudioCache(settings.audio_ttl_s)
+        retention = start_retention(settings, store)
+        app.state.retention = retention
         log.info("phone service ready on port %s", settings.phone_service_port)
         try:
             yield
         finally:
+            if retention is not None:
+                await retention.stop()
+            await app.state.phone.wait_background()
             await orchestrator.aclose()
             if call_store is None:
                 await store.close()
 
     app = FastAPI(title=SERVICE_NAME, version=VERSION, lifespan=lifespan)
     _add_routes(app, settings)
+    install_admin(app, settings)
     return app
+
+
+def start_retention(settings: Settings, store: CallStore) -> RetentionTask | None:
+    """With `CALLS_RETENTION_DAYS` set: purge old calls now and every hour, in the background."""
+    if settings.calls_retention_days is None:
+        return None
+    task = RetentionTask(store, settings.calls_log_dir, settings.calls_retention_days)
+    task.start()
+    return task
 
 
 def _phone(request: Request) -> PhoneContext:
@@ -224,11 +243,14 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
         try:
             if CALL_SID_PATTERN.match(call_sid):
                 duration = form.get("CallDuration")
+                status = form.get("CallStatus", "completed")
                 await phone.store.finish_call(
                     call_sid,
-                    status=form.get("CallStatus", "completed"),
+                    status=status,
                     duration_s=float(duration) if duration else None,
                 )
+                if status in FINAL_CALL_STATUSES:
+                    phone.in_background(_extract_message_when_done(phone, call_sid))
         except Exception:  # Twilio must get a 2xx; the failure is in our log
             log.exception("status callback for %s not recorded", call_sid)
         return Response(status_code=204)
@@ -244,6 +266,23 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
 
 
 # ------------------------------------------------------------------------------ webhooks
+
+# Twilio's statuses after which nothing more happens on the call.
+FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+MESSAGE_WAIT_S = 60.0
+
+
+async def _extract_message_when_done(phone: PhoneContext, call_sid: str) -> None:
+    """After Twilio's final status: once the media stream (if any) has written its last
+    turn, extract the caller's message and store it (never raises)."""
+    try:
+        session = phone.active_calls.get(call_sid)
+        if session is not None:
+            await asyncio.wait_for(session.finished.wait(), MESSAGE_WAIT_S)
+        await extract_caller_message(phone, call_sid)
+    except Exception:
+        log.exception("message extraction for call %s failed", call_sid)
+
 
 
 def _base_url(request: Request, settings: Settings) -> str:
@@ -434,15 +473,11 @@ def _save(phone: PhoneContext, call_sid: str, name: str, data: bytes) -> str:
 
 def main() -> None:
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    uvicorn.run(
+    serve(
         create_app(settings),
         host=settings.phone_service_host,
         port=settings.phone_service_port,
-        log_level=settings.log_level.lower(),
+        log_level=settings.log_level,
     )
 
 

@@ -74,6 +74,12 @@ class Script:
     block_reason: str | None = None
     finish_reason: str = "STOP"
 
+    def generation_s(self) -> float:
+        """How long producing the whole reply takes: a non-streamed answer waits this long,
+        as a real server's does (it cannot answer before the last token exists)."""
+        pieces = len(self.stream_pieces())
+        return self.first_token_delay_s + self.token_delay_s * max(0, pieces - 1)
+
     def stream_pieces(self) -> list[str]:
         if self.pieces is not None:
             return self.pieces
@@ -293,6 +299,7 @@ class FakeGemini(_FakeServer):
         if recorded.number < script.fail_first:
             return self._error(script.fail_status, f"scripted failure {script.fail_status}")
         if action == "generateContent":
+            await self._pause(script.generation_s())
             return self._complete(script, model)
         if action == "streamGenerateContent":
             return self._stream(script, model)
@@ -383,6 +390,7 @@ class FakeOpenAI(_FakeServer):
         model = str(body.get("model", "fake"))
         if body.get("stream"):
             return self._stream(script, model)
+        await self._pause(script.generation_s())
         if script.malformed:
             return Response('{"choices": [', media_type="application/json")
         return JSONResponse(
