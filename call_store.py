@@ -1,7 +1,9 @@
 """Call records: every call, its turns, DTMF and errors (SQLite by default, PostgreSQL by URL).
 
 One schema for both databases (SQLAlchemy 2 Core), created at start with `metadata.create_all`
-and stamped in `schema_version` so a later release can migrate. Every write is its own
+and stamped in `schema_version` so a later release can migrate. Version 2 added the caller's
+message extracted at call end (`message_*` columns); `start()` migrates a v1 database in place.
+Every write is its own
 transaction: a crash mid-call leaves everything written up to that moment readable.
 
 The engine is SQLAlchemy's synchronous one; each public method is `async` and runs its
@@ -22,6 +24,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Connection,
     DateTime,
     Engine,
     Float,
@@ -33,15 +36,19 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
     func,
     insert,
+    inspect,
+    or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 T = TypeVar("T")
 
 metadata = MetaData()
@@ -67,7 +74,18 @@ calls_table = Table(
     Column("message_audio_path", Text),
     Column("message_recording_url", Text),
     Column("message_transcript", Text),
+    # v2: the caller's message, extracted from the transcript at call end.
+    Column("message_name", String(256)),
+    Column("message_phone", String(64)),
+    Column("message_reason", Text),
+    Column("message_summary", Text),
+    Column("message_left", Boolean, nullable=False, default=False, server_default="0"),
 )
+
+# Columns each schema version added to `calls`, for migrating an older database in place.
+CALLS_COLUMNS_ADDED = {
+    2: ["message_name", "message_phone", "message_reason", "message_summary", "message_left"],
+}
 
 turns_table = Table(
     "turns",
@@ -131,6 +149,30 @@ class CallRecord:
     message_audio_path: str | None = None
     message_recording_url: str | None = None
     message_transcript: str | None = None
+    message_name: str | None = None
+    message_phone: str | None = None
+    message_reason: str | None = None
+    message_summary: str | None = None
+    message_left: bool = False
+
+
+@dataclass
+class CallSummary:
+    """A row of the calls list: the call and how many turns it has."""
+
+    call: CallRecord
+    turn_count: int
+
+
+@dataclass(frozen=True)
+class CallQuery:
+    """Filters of the calls list. Dates are UTC days, both ends included; `caller` matches
+    part of the caller's number; `text` searches transcripts, replies and the message."""
+
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    caller: str | None = None
+    text: str | None = None
 
 
 @dataclass
@@ -167,6 +209,11 @@ CALL_UPDATABLE = {
     "message_audio_path",
     "message_recording_url",
     "message_transcript",
+    "message_name",
+    "message_phone",
+    "message_reason",
+    "message_summary",
+    "message_left",
     "from_number",
     "to_number",
 }
@@ -205,6 +252,11 @@ class CallStore(Protocol):
     async def turns(self, call_sid: str) -> list[TurnRecord]: ...
     async def events(self, call_sid: str) -> list[EventRecord]: ...
     async def recent_calls(self, limit: int = 50) -> list[CallRecord]: ...
+    async def search_calls(
+        self, query: CallQuery, *, offset: int = 0, limit: int = 50
+    ) -> tuple[list[CallSummary], int]: ...
+    async def call_sids_started_before(self, cutoff: dt.datetime) -> list[str]: ...
+    async def delete_calls(self, call_sids: list[str]) -> int: ...
 
 
 def database_url_for(database_url: str | None, calls_log_dir: Path) -> str:
@@ -456,6 +508,61 @@ class SqlCallStore:
 
         return await asyncio.to_thread(read)
 
+    async def search_calls(
+        self, query: CallQuery, *, offset: int = 0, limit: int = 50
+    ) -> tuple[list[CallSummary], int]:
+        """One page of calls matching `query`, newest first, and how many match in all.
+
+        The text search is SQL (`ILIKE` over the call's turns and message), case-insensitive
+        for Cyrillic too on both databases (see `_sqlite_pragmas`)."""
+        conditions = _query_conditions(query)
+        turn_count = (
+            select(func.count(turns_table.c.id))
+            .where(turns_table.c.call_sid == calls_table.c.call_sid)
+            .scalar_subquery()
+        )
+        page = (
+            select(calls_table, turn_count.label("turn_count"))
+            .where(*conditions)
+            .order_by(calls_table.c.started_at.desc(), calls_table.c.call_sid.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        total = select(func.count()).select_from(calls_table).where(*conditions)
+
+        def read() -> tuple[list[CallSummary], int]:
+            with self._engine.connect() as conn:
+                rows = conn.execute(page).mappings().all()
+                count = conn.execute(total).scalar_one()
+            return [CallSummary(_call_record(r), int(r["turn_count"])) for r in rows], count
+
+        return await asyncio.to_thread(read)
+
+    async def call_sids_started_before(self, cutoff: dt.datetime) -> list[str]:
+        statement = select(calls_table.c.call_sid).where(calls_table.c.started_at < cutoff)
+
+        def read() -> list[str]:
+            with self._engine.connect() as conn:
+                return list(conn.execute(statement).scalars())
+
+        return await asyncio.to_thread(read)
+
+    async def delete_calls(self, call_sids: list[str]) -> int:
+        """Delete the calls with their turns and events, all in one transaction."""
+        if not call_sids:
+            return 0
+
+        def write() -> int:
+            with self._engine.begin() as conn:
+                for table in (events_table, turns_table):
+                    conn.execute(delete(table).where(table.c.call_sid.in_(call_sids)))
+                result = conn.execute(
+                    delete(calls_table).where(calls_table.c.call_sid.in_(call_sids))
+                )
+            return result.rowcount
+
+        return await asyncio.to_thread(write)
+
     # ------------------------------------------------------------------ internals
 
     def _create_schema(self) -> None:
@@ -468,6 +575,26 @@ class SqlCallStore:
                 raise RuntimeError(
                     f"call database schema v{current} is newer than this code (v{SCHEMA_VERSION})"
                 )
+            elif current < SCHEMA_VERSION:
+                self._migrate(conn, current)
+                conn.execute(update(schema_version_table).values(version=SCHEMA_VERSION))
+
+    def _migrate(self, conn: Connection, from_version: int) -> None:
+        """Add the columns later versions introduced (`create_all` never alters a table)."""
+        existing = {c["name"] for c in inspect(conn).get_columns("calls", schema=self.schema)}
+        prefix = (
+            f"{conn.dialect.identifier_preparer.quote_schema(self.schema)}." if self.schema else ""
+        )
+        for version in range(from_version + 1, SCHEMA_VERSION + 1):
+            for name in CALLS_COLUMNS_ADDED.get(version, []):
+                if name in existing:
+                    continue
+                column = calls_table.c[name]
+                ddl = f"ALTER TABLE {prefix}calls ADD COLUMN {name} "
+                ddl += column.type.compile(dialect=conn.dialect)
+                if column.server_default is not None:
+                    ddl += f" NOT NULL DEFAULT {_sql_default(column, conn)}"
+                conn.execute(text(ddl))
 
     async def _execute(self, statement: Any) -> None:
         def write() -> None:
@@ -492,11 +619,70 @@ def _make_engine(url: str, schema: str | None) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            # SQLite's lower() (behind ILIKE) folds ASCII only: fold Cyrillic too, like PostgreSQL.
+            dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     if schema:
         engine = engine.execution_options(schema_translate_map={None: schema})
     return engine
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _sql_default(column: Column, conn: Connection) -> str:
+    # Booleans: PostgreSQL wants false, SQLite 0; other server defaults are literal text.
+    if isinstance(column.type, Boolean):
+        return "false" if conn.dialect.name == "postgresql" else "0"
+    return str(column.server_default.arg)  # type: ignore[union-attr]
+
+
+def _like_pattern(value: str) -> str:
+    """`%value%` with LIKE's wildcards in `value` escaped (searched for literally)."""
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _query_conditions(query: CallQuery) -> list[Any]:
+    conditions: list[Any] = []
+    if query.date_from is not None:
+        start = dt.datetime.combine(query.date_from, dt.time(), tzinfo=dt.UTC)
+        conditions.append(calls_table.c.started_at >= start)
+    if query.date_to is not None:
+        end = dt.datetime.combine(query.date_to + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        conditions.append(calls_table.c.started_at < end)
+    if query.caller and query.caller.strip():
+        pattern = _like_pattern(query.caller.strip())
+        conditions.append(calls_table.c.from_number.like(pattern, escape="\\"))
+    if query.text and query.text.strip():
+        pattern = _like_pattern(query.text.strip())
+        in_turns = (
+            select(turns_table.c.call_sid)
+            .where(
+                or_(
+                    turns_table.c.transcript.ilike(pattern, escape="\\"),
+                    turns_table.c.reply.ilike(pattern, escape="\\"),
+                )
+            )
+            .scalar_subquery()
+        )
+        conditions.append(
+            or_(
+                calls_table.c.call_sid.in_(in_turns),
+                *(
+                    calls_table.c[name].ilike(pattern, escape="\\")
+                    for name in (
+                        "message_transcript",
+                        "message_name",
+                        "message_reason",
+                        "message_summary",
+                    )
+                ),
+            )
+        )
+    return conditions
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -520,6 +706,11 @@ def _call_record(row: Any) -> CallRecord:
         message_audio_path=row["message_audio_path"],
         message_recording_url=row["message_recording_url"],
         message_transcript=row["message_transcript"],
+        message_name=row["message_name"],
+        message_phone=row["message_phone"],
+        message_reason=row["message_reason"],
+        message_summary=row["message_summary"],
+        message_left=bool(row["message_left"]),
     )
 
 

@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     max_utterance_s: float = Field(default=30.0, gt=0)
     max_call_s: float = Field(default=1800.0, gt=0)
     max_message_s: int = Field(default=120, ge=1)
+    # The calls dashboard at /admin (HTTP Basic; disabled while ADMIN_PASSWORD is unset).
+    admin_username: str = "admin"
+    admin_password: SecretStr | None = None
+    admin_secret: SecretStr | None = None  # signs CSRF tokens; random per process when unset
+    calls_retention_days: int | None = Field(default=None, ge=1)  # None: keep forever
 
     @field_validator(
         "orchestrator_api_key",
@@ -130,6 +135,9 @@ class Settings(BaseSettings):
         "public_base_url",
         "twilio_account_sid",
         "database_url",
+        "admin_password",
+        "admin_secret",
+        "calls_retention_days",
         mode="before",
     )
     @classmethod

@@ -47,6 +47,7 @@ from fastapi import WebSocket
 
 from audio import decode_audio, wav_bytes
 from call_store import CallStore, TurnRecord
+from caller_message import CallerMessage, fallback_message
 from config import Settings
 from phone_audio import (
     FRAME_MS,
@@ -96,11 +97,31 @@ class OrchestratorClient:
             return False
         return response.status_code == 200
 
-    async def tts_wav(self, text: str, language: str | None = None) -> bytes:
-        """The reply spoken in the cloned voice, as a WAV file."""
-        body = {"text": text, "format": "wav", **({"language": language} if language else {})}
+    async def tts_wav(
+        self,
+        text: str,
+        language: str | None = None,
+        *,
+        voice: str | None = None,
+        engine: str | None = None,
+    ) -> bytes:
+        """The reply spoken in the cloned voice (or `voice` / `engine`), as a WAV file."""
+        body: dict[str, Any] = {"text": text, "format": "wav"}
+        optional = {"language": language, "voice": voice, "engine": engine}
+        body.update({key: value for key, value in optional.items() if value})
         response = await self._request("POST", "/tts", json=body)
         return response.content
+
+    async def voices(self) -> list[dict[str, Any]]:
+        """The orchestrator's voices (`GET /v1/audio/voices`): `[{"id", "name"}, ...]`."""
+        response = await self._request("GET", "/v1/audio/voices")
+        return list(response.json().get("voices", []))
+
+    async def extract_message(self, transcript: str, caller_number: str | None) -> dict[str, Any]:
+        """The caller's message from the transcript (`POST /extract_message`)."""
+        body = {"transcript": transcript, "caller_number": caller_number}
+        response = await self._request("POST", "/extract_message", json=body)
+        return response.json()
 
     async def chat(self, text: str, session_id: str) -> dict[str, Any]:
         response = await self._request(
@@ -249,6 +270,17 @@ class PhoneContext:
     prompts: PromptCache
     calls_dir: Path
     active_calls: dict[str, MediaStreamSession] = field(default_factory=dict)
+    background: set[asyncio.Task[Any]] = field(default_factory=set)  # awaited at shutdown
+
+    def in_background(self, work: Awaitable[Any]) -> None:
+        """Run `work` after the response (e.g. message extraction after a status callback)."""
+        task = asyncio.ensure_future(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def wait_background(self) -> None:
+        if self.background:
+            await asyncio.gather(*self.background, return_exceptions=True)
 
     def call_dir(self, call_sid: str) -> Path:
         if not CALL_SID_PATTERN.match(call_sid):
@@ -256,6 +288,51 @@ class PhoneContext:
         path = self.calls_dir / call_sid
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def call_transcript(turns: list[TurnRecord], message_transcript: str | None = None) -> str:
+    """The conversation as lines "Звонящий: …" / "Лидия: …" (what message extraction reads)."""
+    lines: list[str] = []
+    for turn in turns:
+        if turn.transcript:
+            lines.append(f"Звонящий: {turn.transcript.strip()}")
+        if turn.reply:
+            lines.append(f"Лидия: {turn.reply.strip()}")
+    if message_transcript:
+        lines.append(f"Звонящий (сообщение): {message_transcript.strip()}")
+    return "\n".join(lines)
+
+
+async def extract_caller_message(ctx: PhoneContext, call_sid: str) -> CallerMessage | None:
+    """Ask the orchestrator for the caller's message and store it on the call record.
+
+    None when the caller said nothing. When the orchestrator cannot be reached, the local
+    fallback (raw transcript as the reason) is stored instead: a message is never lost."""
+    record = await ctx.store.get_call(call_sid)
+    if record is None:
+        return None
+    turns = await ctx.store.turns(call_sid)
+    transcript = call_transcript(turns, record.message_transcript)
+    if not any(turn.transcript for turn in turns) and not record.message_transcript:
+        return None
+    try:
+        answer = await ctx.orchestrator.extract_message(transcript, record.from_number)
+        message = CallerMessage(
+            name=answer.get("name"),
+            phone=answer.get("phone"),
+            reason=answer.get("reason"),
+            summary=answer.get("summary"),
+            message_left=bool(answer.get("message_left")),
+            source=str(answer.get("source", "llm")),
+        )
+    except OrchestratorError as exc:
+        log.warning("message extraction for %s used the raw transcript: %s", call_sid, exc)
+        caller_words = [turn.transcript for turn in turns if turn.transcript]
+        if record.message_transcript:
+            caller_words.append(record.message_transcript)
+        message = fallback_message("\n".join(caller_words))
+    await ctx.store.update_call(call_sid, **message.store_fields())
+    return message
 
 
 async def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> str:
@@ -324,6 +401,7 @@ class MediaStreamSession:
         self._dtmf_digits = ""
         self._dtmf_task: asyncio.Task[None] | None = None
         self._closed = False
+        self.finished = asyncio.Event()  # set once the call's record is complete
 
     # --------------------------------------------------------------- receive loop
 
@@ -339,7 +417,10 @@ class MediaStreamSession:
                 if not await self.handle_text(message["text"]):
                     break
         finally:
-            await self.finish()
+            try:
+                await self.finish()
+            finally:
+                self.finished.set()
 
     async def handle_text(self, text: str) -> bool:
         """Dispatch one frame; False ends the session."""
@@ -406,7 +487,8 @@ class MediaStreamSession:
             return True
         payload = base64.b64decode(media["payload"], validate=True)
         self.inbound += payload
-        for event in self.vad.feed(mulaw_to_pcm(payload)):
+        # Silero inference is small (~0.1 ms a frame) but still model inference: off the loop.
+        for event in await asyncio.to_thread(self.vad.feed, mulaw_to_pcm(payload)):
             await self._on_vad(event)
         if len(self.inbound) > self.ctx.settings.max_call_s * MULAW_SAMPLE_RATE:
             log.warning("call %s reached MAX_CALL_S; closing the stream", self.call_sid)

@@ -16,6 +16,7 @@ its status callback at `POST /twilio/status`):
 - `WS   /twilio/media`     Twilio Media Streams (`media_stream.MediaStreamSession`).
 - `GET  /audio/{id}`       generated audio for `<Play>`, unguessable ids, expiring.
 - `GET  /`, `GET /health`.
+- `GET  /admin`            the calls dashboard (`admin/`; HTTP Basic with ADMIN_PASSWORD).
 Every request from Twilio is signature-checked (`twilio_security`). A webhook never answers
 with a 5xx: any failure becomes TwiML with the apology and a `<Record>` for a message.
 """
@@ -35,6 +36,8 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
+from starlette.routing import Route as StarletteRoute
+from starlette.routing import WebSocketRoute
 from twilio.twiml.voice_response import Connect, Gather, VoiceResponse
 
 from admin import install_admin
@@ -48,8 +51,8 @@ from media_stream import (
     PromptCache,
     extract_caller_message,
 )
-from server import serve
 from retention import RetentionTask
+from server import serve
 from twilio_security import TwilioSignatureChecker
 
 log = logging.getLogger("phone")
@@ -196,9 +199,12 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
             "endpoints": sorted(
                 f"{method} {route.path}"
                 for route in request.app.routes
+                # Only plain routes: included routers and mounts (the dashboard) have no path.
+                if isinstance(route, (StarletteRoute, WebSocketRoute))
                 for method in (getattr(route, "methods", None) or {"WS"})
                 if method != "HEAD" and not route.path.startswith(("/docs", "/redoc", "/openapi"))
             ),
+            "admin": "/admin",
         }
 
     @app.get("/health")
@@ -282,7 +288,6 @@ async def _extract_message_when_done(phone: PhoneContext, call_sid: str) -> None
         await extract_caller_message(phone, call_sid)
     except Exception:
         log.exception("message extraction for call %s failed", call_sid)
-
 
 
 def _base_url(request: Request, settings: Settings) -> str:

@@ -8,10 +8,11 @@
 #                   configuration derived from the machine's own Debian source entry.
 # With --dev, also what the tests need:
 #   docker-compose  validates docker-compose.yml (`docker-compose config`) without an engine
+#   chromium        the headless browser of the dashboard's end-to-end test (Playwright drives it)
 set -euo pipefail
 
 MAIN_PACKAGES=(espeak-ng ffmpeg sox)
-[ "${1:-}" = "--dev" ] && MAIN_PACKAGES+=(docker-compose)
+[ "${1:-}" = "--dev" ] && MAIN_PACKAGES+=(docker-compose chromium)
 NONFREE_PACKAGES=(rhvoice rhvoice-russian librhvoice5)
 
 missing=()

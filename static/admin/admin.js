@@ -1,0 +1,36 @@
+// The dashboard's little bit of JavaScript: confirmations, and the voice playground,
+// which posts the form (with its CSRF token) and plays the WAV that comes back.
+"use strict";
+
+document.addEventListener("click", (event) => {
+  const question = event.target.closest("[data-confirm]")?.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});
+
+const speakForm = document.getElementById("speak-form");
+if (speakForm) {
+  const status = document.getElementById("speak-status");
+  const player = document.getElementById("speak-audio");
+  speakForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    status.textContent = "Синтез…";
+    try {
+      const response = await fetch(speakForm.action, {
+        method: "POST",
+        body: new FormData(speakForm),
+        credentials: "same-origin",
+      });
+      if (!response.ok) {
+        const detail = await response.json().catch(() => ({}));
+        throw new Error(detail.detail || `HTTP ${response.status}`);
+      }
+      const blob = await response.blob();
+      if (player.src) URL.revokeObjectURL(player.src);
+      player.src = URL.createObjectURL(blob);
+      status.textContent = "Готово";
+      await player.play().catch(() => {});
+    } catch (error) {
+      status.textContent = `Ошибка: ${error.message}`;
+    }
+  });
+}

@@ -1,0 +1,131 @@
+"""The files a deployer touches: docker-compose.yml, .env.example, the install scripts."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from config import PROJECT_DIR, Settings
+from tests.service_guard import service_missing
+
+
+def compose_command() -> list[str]:
+    if (
+        shutil.which("docker")
+        and subprocess.run(
+            ["docker", "compose", "version"], capture_output=True, check=False
+        ).returncode
+        == 0
+    ):
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    service_missing("neither `docker compose` nor `docker-compose` is installed")
+    raise AssertionError  # unreachable: service_missing skips or fails
+
+
+@pytest.fixture(scope="module")
+def compose_config(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`docker compose config` output for the project as a user sets it up (.env copied)."""
+    folder = tmp_path_factory.mktemp("compose")
+    shutil.copy(PROJECT_DIR / "docker-compose.yml", folder)
+    shutil.copy(PROJECT_DIR / "Dockerfile", folder)
+    shutil.copy(PROJECT_DIR / ".env.example", folder / ".env")
+    done = subprocess.run(
+        [*compose_command(), "config"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return yaml.safe_load(done.stdout)
+
+
+def test_compose_reserves_both_gpus_for_the_orchestrator(compose_config: dict) -> None:
+    orchestrator = compose_config["services"]["orchestrator"]
+    devices = orchestrator["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia"
+    assert sorted(devices[0]["device_ids"]) == ["0", "1"]
+    assert "gpu" in devices[0]["capabilities"]
+    assert orchestrator["environment"]["WHISPER_DEVICE"] == "cuda:0"
+    assert orchestrator["environment"]["TTS_DEVICE"] == "cuda:1"
+
+
+def test_compose_mounts_voice_models_and_call_logs(compose_config: dict) -> None:
+    mounts = {
+        str(v["target"] if isinstance(v, dict) else v.split(":")[1])
+        for v in compose_config["services"]["orchestrator"]["volumes"]
+    }
+    assert {"/app/Лидия", "/app/models", "/app/calls_log"} <= mounts
+    phone_mounts = {
+        str(v["target"] if isinstance(v, dict) else v.split(":")[1])
+        for v in compose_config["services"]["phone"]["volumes"]
+    }
+    assert "/app/calls_log" in phone_mounts
+
+
+def test_compose_health_checks_hit_health(compose_config: dict) -> None:
+    for name, port in (("orchestrator", 8002), ("phone", 8001)):
+        check = " ".join(compose_config["services"][name]["healthcheck"]["test"])
+        assert f"localhost:{port}/health" in check
+
+
+def env_example_keys() -> set[str]:
+    keys = set()
+    for line in (PROJECT_DIR / ".env.example").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            keys.add(line.split("=", 1)[0].strip().lower())
+    return keys
+
+
+def test_env_example_documents_every_setting() -> None:
+    missing = set(Settings.model_fields) - env_example_keys()
+    assert not missing, f".env.example lacks: {sorted(missing)}"
+
+
+def test_env_example_loads_as_valid_settings(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    shutil.copy(PROJECT_DIR / ".env.example", env)
+    settings = Settings(_env_file=env)
+    assert settings.orchestrator_port == 8002
+    assert settings.gemini_api_key is None  # an empty line means "not set"
+    assert settings.voice_samples_count == 3
+
+
+def test_original_design_env_still_loads(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text(
+        "GEMINI_API_KEY=AIzaSy-test\nGEMINI_MODEL=gemini-2.5-pro-latest\n"
+        "OPENWEBUI_URL=http://localhost:3000\nOPENWEBUI_API_KEY=\n"
+        "ORCHESTRATOR_PORT=8002\nTTS_SERVER_PORT=5002\nVOICE_SAMPLES_DIR=./Лидия\n",
+        encoding="utf-8",
+    )
+    settings = Settings(_env_file=env)
+    assert settings.gemini_api_key is not None
+    assert settings.gemini_api_key.get_secret_value() == "AIzaSy-test"
+    assert "AIzaSy" not in repr(settings)  # secrets never show in reprs or logs
+    assert settings.openwebui_api_key is None
+    assert settings.voice_samples_dir == Path("Лидия")
+
+
+def test_install_is_idempotent_and_pins_torch_first() -> None:
+    script = (PROJECT_DIR / "scripts" / "install.sh").read_text(encoding="utf-8")
+    assert script.index("torch==$TORCH_VERSION") < script.index("-r requirements.txt")
+    assert "--resume-retries" in script
+    for _ in range(2):  # the first run may still have work to do; the second must not
+        done = subprocess.run(
+            ["bash", "scripts/install.sh", "--dev"],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    assert done.stdout == ""  # already installed: the stamp short-cuts everything
