@@ -26,6 +26,7 @@ from call_store import CallQuery
 from config import PROJECT_DIR
 from media_stream import OrchestratorError, PhoneContext, extract_caller_message
 from retention import purge_old_calls
+from text_normalizer import plural_category
 
 PAGE_SIZE = 25
 MAX_EXPORT_ROWS = 100_000
@@ -33,6 +34,14 @@ PLAYGROUND_ENGINES = ["", "xtts", "rhvoice", "espeak"]  # "" = the orchestrator'
 MAX_PLAYGROUND_CHARS = 1000
 
 templates = Jinja2Templates(directory=PROJECT_DIR / "templates")
+
+
+def plural_ru(count: int, one: str, few: str, many: str) -> str:
+    """ "1 реплика", "2 реплики", "5 реплик": Russian plural agreement for the counts shown."""
+    return {"one": one, "few": few, "many": many}[plural_category(count)]
+
+
+templates.env.filters["plural_ru"] = plural_ru
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 

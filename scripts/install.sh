@@ -62,10 +62,14 @@ if "$PY" -c "import torch, sys; sys.exit(0 if torch.__version__.split('+')[0] ==
   echo ">> torch $TORCH_VERSION already installed"
 elif [ "$TORCH_DEVICE" = "cpu" ]; then
   echo ">> Installing torch $TORCH_VERSION (CPU build)"
-  # A local wheel (pip's find-links) wins; else PyTorch's CPU-only index.
-  "$PY" -m pip install "${PIP_FLAGS[@]}" --no-index "torch==$TORCH_VERSION" 2>/dev/null \
-    || "$PY" -m pip install "${PIP_FLAGS[@]}" "torch==$TORCH_VERSION" \
-         --index-url "${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}"
+  if [ -z "${TORCH_INDEX_URL:-}" ] \
+     && "$PY" -m pip install "${PIP_FLAGS[@]}" --no-index --no-deps "torch==$TORCH_VERSION" 2>/dev/null; then
+    # A local CPU wheel (pip's find-links) is in; its dependencies come from the index.
+    "$PY" -m pip install "${PIP_FLAGS[@]}" "torch==$TORCH_VERSION"
+  else
+    "$PY" -m pip install "${PIP_FLAGS[@]}" "torch==$TORCH_VERSION" \
+      --index-url "${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}"
+  fi
 else
   echo ">> Installing torch $TORCH_VERSION (CUDA build)"
   if [ -n "${TORCH_INDEX_URL:-}" ]; then

@@ -130,7 +130,8 @@ def test_post_actions_need_the_token_and_the_same_origin(client: TestClient) -> 
 def test_the_list_shows_newest_first_with_the_message_marker(client: TestClient) -> None:
     page = client.get("/admin", auth=AUTH).text
     assert listed(page) == [NEWEST, MIDDLE, OLDEST]
-    assert "+79995550001" in page and "2 реплик" in page and "completed" in page
+    assert "+79995550001" in page and "2 реплики" in page and "1 реплика" in page
+    assert "completed" in page
     assert "✉ Иван Петров: перезвонить про заказ 42" in page
     assert page.count("message-marker") == 1
     assert '<meta name="viewport"' in page  # made for phone screens too
