@@ -13,7 +13,7 @@ COPY scripts/install_system_packages.sh scripts/
 RUN bash scripts/install_system_packages.sh && rm -rf /var/lib/apt/lists/*
 
 # Python packages: torch first and pinned, the rest held at it (see scripts/install.sh).
-COPY requirements.txt requirements-dev.txt requirements-torch-extras.txt constraints-cpu.txt ./
+COPY requirements.txt requirements-dev.txt requirements-torch-extras.txt constraints.txt ./
 COPY scripts/install.sh scripts/
 RUN --mount=type=cache,target=/root/.cache/pip SKIP_SYSTEM_PACKAGES=1 bash scripts/install.sh
 

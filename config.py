@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     tts_max_chars: int = Field(default=5000, ge=1)
     tts_chunk_chars: int = Field(default=180, ge=40, le=182)
     tts_pause_ms: int = Field(default=250, ge=0, le=2000)
+    # A streamed reply's first clause ("Здравствуйте,") is spoken as soon as it is written
+    # when it has at least this many characters; 0 waits for whole sentences.
+    tts_first_clause_chars: int = Field(default=12, ge=0)
     xtts_model_dir: Path | None = None  # default: models/xtts_v2
     voice_samples_dir: Path = PROJECT_DIR / "Лидия"
     voice_samples_count: int = Field(default=3, ge=0)  # 0 = all clips

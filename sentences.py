@@ -31,6 +31,9 @@ _NEVER_FINAL = _words(
 _UNIT_LIKE = _words("т.д т.п др пр руб коп тыс млн млрд мин сек ч долл гг вв шт кг км г р")
 _TERMINATOR = re.compile(r"[.!?…]+[»\"'”’)\]]*")
 _SPACE = re.compile(r"\s+")
+# The end of a clause inside a sentence: a comma, semicolon or colon, or a dash between
+# words, followed by whitespace (so "12,5" and "из-за" never count).
+_CLAUSE_END = re.compile(r"[,;:](?=\s)|\s[—–-](?=\s)")
 _CLAUSE_MARKS = (";", ":", ",")
 
 
@@ -210,23 +213,39 @@ class SentenceStream:
     # (the longest look-back of the boundary rules is well under this).
     _CONTEXT_CHARS = 64
 
-    def __init__(self, max_chars: int = DEFAULT_MAX_CHARS, min_chars: int = 0) -> None:
+    def __init__(
+        self, max_chars: int = DEFAULT_MAX_CHARS, min_chars: int = 0, first_clause_chars: int = 0
+    ) -> None:
         if max_chars < 1:
             raise ValueError("max_chars must be positive")
         if min_chars < 0 or min_chars > max_chars:
             raise ValueError("min_chars must be between 0 and max_chars")
+        if first_clause_chars < 0:
+            raise ValueError("first_clause_chars must not be negative")
         self.max_chars = max_chars
         self.min_chars = min_chars
+        self.first_clause_chars = first_clause_chars
         self._buffer = ""
         self._context = ""  # tail of the current sentence already released for length
         self._held = ""
+        self._released_any = False
 
     def feed(self, piece: str) -> list[str]:
-        """Add a piece of text; return the sentences (or long-sentence pieces) now complete."""
+        """Add a piece of text; return the sentences (or long-sentence pieces) now complete.
+
+        With `first_clause_chars` > 0, the very first piece released may be a clause of at
+        least that many characters ("Здравствуйте,"), cut at a comma, semicolon, colon or
+        dash as soon as the next word begins: a caller then hears the start of the answer
+        while the rest of its first sentence is still being written.
+        """
         self._buffer += piece
         ready = self._release_sentences(final=False)
+        if not ready and not self._released_any:
+            ready = self._release_first_clause()
         ready.extend(self._release_run_on())
-        return self._hold_short(ready)
+        released = self._hold_short(ready)
+        self._released_any = self._released_any or bool(released)
+        return released
 
     def flush(self) -> list[str]:
         """End of stream: return everything still buffered. The stream is reset."""
@@ -235,6 +254,7 @@ class SentenceStream:
         if self._held:
             released.append(self._held)
         self._buffer, self._context, self._held = "", "", ""
+        self._released_any = False
         return released
 
     def _release_sentences(self, *, final: bool) -> list[str]:
@@ -252,6 +272,20 @@ class SentenceStream:
         for sentence in _segments(done, boundaries):
             ready.extend(split_long_sentence(sentence, self.max_chars))
         return ready
+
+    def _release_first_clause(self) -> list[str]:
+        if self.first_clause_chars == 0:
+            return []
+        pending = _SPACE.sub(" ", self._buffer).lstrip()
+        match = _CLAUSE_END.search(pending, max(0, self.first_clause_chars - 1))
+        if match is None:
+            return []
+        rest = pending[match.end() :].lstrip()
+        self._context = (self._context + pending[: len(pending) - len(rest)])[
+            -self._CONTEXT_CHARS :
+        ]
+        self._buffer = rest
+        return [pending[: match.end()].strip()]
 
     def _release_run_on(self) -> list[str]:
         """Cut pieces off a pending sentence that is already longer than max_chars."""

@@ -69,6 +69,7 @@ class TurnContext:
     secretary: Secretary
     stt_language: str | None
     tts_language: str | None
+    first_clause_chars: int = 0  # see Settings.tts_first_clause_chars
 
 
 async def run_turn(ctx: TurnContext, audio: bytes, session_id: str) -> TurnResult:
@@ -154,7 +155,9 @@ async def _produce_sentences(
     outcome: dict,
 ) -> None:
     """Feed the LLM's pieces through the sentence splitter into `out`; None ends it."""
-    splitter = SentenceStream(max_chars=ctx.voice.chunk_chars)
+    splitter = SentenceStream(
+        max_chars=ctx.voice.chunk_chars, first_clause_chars=ctx.first_clause_chars
+    )
     stream = ctx.secretary.reply_stream(session_id, text)
     try:
         async for piece in stream:

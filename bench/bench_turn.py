@@ -133,7 +133,10 @@ async def _separate_stages(settings, stt, voice, wav: bytes) -> dict[str, float]
             stt_times.append(time.perf_counter() - started)
 
             started = time.perf_counter()
-            splitter = SentenceStream(max_chars=settings.tts_chunk_chars)
+            splitter = SentenceStream(  # the same cut as the pipeline: what is spoken first
+                max_chars=settings.tts_chunk_chars,
+                first_clause_chars=settings.tts_first_clause_chars,
+            )
             first_sentence = None
             async for piece in model.stream("system", [ChatMessage("user", transcript.text)]):
                 if first_sentence is None and (done := splitter.feed(piece)):

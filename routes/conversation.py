@@ -116,6 +116,7 @@ async def process_call(
         secretary=secretary,
         stt_language=resolve_language(language, settings.stt_language),
         tts_language=resolve_language(None, settings.tts_language),
+        first_clause_chars=settings.tts_first_clause_chars,
     )
     if stream:
         # Errors in the request (bad audio, language) must still be a clean 4xx, so the

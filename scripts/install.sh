@@ -45,7 +45,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 
-stamp_inputs=(requirements.txt constraints-cpu.txt requirements-torch-extras.txt scripts/install.sh)
+stamp_inputs=(requirements.txt constraints.txt requirements-torch-extras.txt scripts/install.sh)
 [ $DEV -eq 1 ] && stamp_inputs+=(requirements-dev.txt)
 STAMP="$VENV/.installed-$TORCH_DEVICE-$(cat "${stamp_inputs[@]}" | sha256sum | cut -c1-16)"
 if [ -f "$STAMP" ]; then
@@ -84,9 +84,10 @@ CONSTRAINTS="$(mktemp)"
 trap 'rm -f "$CONSTRAINTS"' EXIT
 "$PY" -c "import torch; print('torch==' + torch.__version__)" > "$CONSTRAINTS"
 echo ">> Installing Python packages"
-"$PY" -m pip install "${PIP_FLAGS[@]}" -c "$CONSTRAINTS" -r requirements.txt
+"$PY" -m pip install "${PIP_FLAGS[@]}" -c "$CONSTRAINTS" -c constraints.txt -r requirements.txt
 if [ $DEV -eq 1 ]; then
-  "$PY" -m pip install "${PIP_FLAGS[@]}" -c "$CONSTRAINTS" -r requirements-dev.txt
+  "$PY" -m pip install "${PIP_FLAGS[@]}" -c "$CONSTRAINTS" -c constraints.txt \
+    -r requirements-dev.txt
 fi
 
 # 6. torchaudio/torchcodec without their dependencies (they would pull other torch builds).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -206,3 +207,48 @@ def test_stream_matches_whole_text_on_random_punctuation_soup(max_chars: int) ->
         assert _stream(text, _random_pieces(rng, len(text)), max_chars=max_chars) == expected
         assert _stream(text, [1] * len(text), max_chars=max_chars) == expected
         assert all(0 < len(p) <= max_chars for p in expected)
+
+
+# --------------------------------------------------------------- the reply's first clause
+
+
+def stream_in_tokens(text: str, **options: int) -> list[str]:
+    stream = SentenceStream(**options)
+    released = []
+    for token in re.findall(r".{1,4}", text, flags=re.DOTALL):
+        released.extend(stream.feed(token))
+    return released + stream.flush()
+
+
+def test_first_clause_is_released_before_its_sentence_ends() -> None:
+    text = "Здравствуйте, вы позвонили в компанию Ромашка. Чем помочь, скажите?"
+    stream = SentenceStream(first_clause_chars=12)
+    assert stream.feed("Здравствуйте,") == []  # the next word has not begun yet
+    assert stream.feed(" вы") == ["Здравствуйте,"]
+    assert stream_in_tokens(text, first_clause_chars=12) == [
+        "Здравствуйте,",
+        "вы позвонили в компанию Ромашка.",
+        "Чем помочь, скажите?",  # only the first clause of the reply is cut early
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "first_clause_chars"),
+    [
+        ("Да, конечно.", 12),  # the only clause is shorter than the minimum
+        ("Цена 12,5 рубля за штуку.", 4),  # a decimal comma is no clause end
+        ("Из-за погоды офис закрыт.", 2),  # a hyphen inside a word is no dash
+    ],
+)
+def test_first_clause_needs_a_real_clause_of_the_minimum_length(
+    text: str, first_clause_chars: int
+) -> None:
+    released = stream_in_tokens(text, first_clause_chars=first_clause_chars)
+    assert released == split_sentences(text)
+
+
+def test_first_clause_loses_no_words() -> None:
+    text = "Добрый день, Иван Петрович: ваш заказ номер 42 готов. Заберите его до 18:00."
+    released = stream_in_tokens(text, first_clause_chars=10)
+    assert released[0] == "Добрый день,"
+    assert " ".join(released).split() == text.split()
