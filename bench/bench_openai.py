@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import Row, bench_settings, print_rows
+from bench.common import Row, bench_settings, interleaved, print_rows
 from orchestrator import create_app
 from tests.live_server import live_server
 
@@ -27,7 +27,7 @@ TEXT = (
     "Сейчас все сотрудники заняты, но я могу записать ваше сообщение. "
     "Пожалуйста, назовите ваше имя и номер телефона."
 )
-RUNS = 5
+RUNS = 15
 
 
 def _timed_request(client: httpx.Client, fmt: str) -> tuple[float, float]:
@@ -44,9 +44,15 @@ def _timed_request(client: httpx.Client, fmt: str) -> tuple[float, float]:
     return (first if first is not None else total), total
 
 
-def _median(client: httpx.Client, fmt: str) -> tuple[float, float]:
-    samples = [_timed_request(client, fmt) for _ in range(RUNS)]
-    return (statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples))
+def _medians(client: httpx.Client, formats: list[str]) -> dict[str, tuple[float, float]]:
+    """(median first byte, median total) per format, the formats' requests interleaved."""
+    samples = interleaved(
+        {fmt: (lambda fmt=fmt: _timed_request(client, fmt)) for fmt in formats}, RUNS
+    )
+    return {
+        fmt: (statistics.median(s[0] for s in runs), statistics.median(s[1] for s in runs))
+        for fmt, runs in samples.items()
+    }
 
 
 def run() -> list[Row]:
@@ -62,9 +68,12 @@ def _run(settings: object) -> list[Row]:
         engine = client.post(
             "/v1/audio/speech", json={"model": "tts-1-hd", "voice": "lidia", "input": "Да."}
         ).headers.get("x-tts-engine", "?")
-        _, wav_total = _median(client, "wav")
-        mp3_first, mp3_total = _median(client, "mp3")
-        _, opus_total = _median(client, "opus")
+        medians = _medians(client, ["wav", "mp3", "opus"])
+        wav_total, (mp3_first, mp3_total), opus_total = (
+            medians["wav"][1],
+            medians["mp3"],
+            medians["opus"][1],
+        )
     rows: list[Row] = [
         (
             f"speech TTFB streamed mp3 ÷ complete wav ({engine})",

@@ -17,9 +17,16 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import Row, bench_settings, bench_stt, median_time, percentile, print_rows
+from bench.common import (
+    Row,
+    bench_settings,
+    bench_stt,
+    interleaved_median_times,
+    percentile,
+    print_rows,
+)
 
-REPEATS = 5
+REPEATS = 15
 TTS_TEXT = "Здравствуйте! Вы позвонили в компанию Ромашка. Чем я могу вам помочь?"
 BUSY_TEXT = (
     "Наш офис работает с понедельника по пятницу с девяти до восемнадцати. "
@@ -69,8 +76,10 @@ def _stt_ratio(http: httpx.Client, stt, wav: bytes, details: dict) -> Row:
         )
         response.raise_for_status()
 
-    direct = median_time(lambda: stt.transcribe(samples, language), REPEATS)
-    served = median_time(over_http, REPEATS)
+    medians = interleaved_median_times(
+        {"direct": lambda: stt.transcribe(samples, language), "http": over_http}, REPEATS
+    )
+    direct, served = medians["direct"], medians["http"]
     details["stt direct faster-whisper, s"] = direct
     details["stt POST /stt, s"] = served
     return ("/stt ÷ direct faster-whisper", served / direct, "≤ 1.10")
@@ -87,8 +96,8 @@ def _tts_ratio(http: httpx.Client, voice, details: dict) -> Row:
     def over_http() -> None:
         http.post("/tts", json={"text": TTS_TEXT, "language": "ru"}).raise_for_status()
 
-    direct = median_time(direct_call, REPEATS)
-    served = median_time(over_http, REPEATS)
+    medians = interleaved_median_times({"direct": direct_call, "http": over_http}, REPEATS)
+    direct, served = medians["direct"], medians["http"]
     details[f"tts direct {engine.name}, s"] = direct
     details["tts POST /tts, s"] = served
     return (f"/tts ÷ direct {engine.name} call", served / direct, "≤ 1.10")

@@ -10,9 +10,10 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 Row = tuple[str, float, str]  # metric, value, goal
+T = TypeVar("T")
 
 
 def timed(func: Callable[[], Any]) -> float:
@@ -21,9 +22,26 @@ def timed(func: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def median_time(func: Callable[[], Any], repeats: int) -> float:
-    func()  # warm-up: first calls pay for lazy initialisation
-    return statistics.median(timed(func) for _ in range(repeats))
+def interleaved(cases: dict[str, Callable[[], T]], rounds: int) -> dict[str, list[T]]:
+    """Run every case once per round, rotating the order, after one warm-up call each.
+
+    Interleaving makes the machine's drift (another process, CPU clocks, caches) hit all
+    cases alike, so ratios between them stay meaningful on a small shared box.
+    """
+    for func in cases.values():
+        func()  # warm-up: first calls pay for lazy initialisation
+    names = list(cases)
+    results: dict[str, list[T]] = {name: [] for name in names}
+    for round_index in range(rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            results[name].append(cases[name]())
+    return results
+
+
+def interleaved_median_times(cases: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
+    timings = interleaved({name: (lambda f=f: timed(f)) for name, f in cases.items()}, rounds)
+    return {name: statistics.median(values) for name, values in timings.items()}
 
 
 def percentile(values: list[float], pct: float) -> float:
