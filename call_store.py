@@ -324,16 +324,10 @@ class SqlCallStore:
         return await asyncio.to_thread(write)
 
     async def get_call(self, call_sid: str) -> CallRecord | None:
-        def read() -> CallRecord | None:
-            with self._engine.connect() as conn:
-                row = (
-                    conn.execute(select(calls_table).where(calls_table.c.call_sid == call_sid))
-                    .mappings()
-                    .first()
-                )
-            return _call_record(row) if row else None
-
-        return await asyncio.to_thread(read)
+        records = await self._fetch(
+            select(calls_table).where(calls_table.c.call_sid == call_sid), _call_record
+        )
+        return records[0] if records else None
 
     async def update_call(self, call_sid: str, **fields: Any) -> None:
         unknown = set(fields) - CALL_UPDATABLE
@@ -463,50 +457,26 @@ class SqlCallStore:
         )
 
     async def turns(self, call_sid: str) -> list[TurnRecord]:
-        def read() -> list[TurnRecord]:
-            with self._engine.connect() as conn:
-                rows = (
-                    conn.execute(
-                        select(turns_table)
-                        .where(turns_table.c.call_sid == call_sid)
-                        .order_by(turns_table.c.turn_index)
-                    )
-                    .mappings()
-                    .all()
-                )
-            return [_turn_record(row) for row in rows]
-
-        return await asyncio.to_thread(read)
+        return await self._fetch(
+            select(turns_table)
+            .where(turns_table.c.call_sid == call_sid)
+            .order_by(turns_table.c.turn_index),
+            _turn_record,
+        )
 
     async def events(self, call_sid: str) -> list[EventRecord]:
-        def read() -> list[EventRecord]:
-            with self._engine.connect() as conn:
-                rows = (
-                    conn.execute(
-                        select(events_table)
-                        .where(events_table.c.call_sid == call_sid)
-                        .order_by(events_table.c.id)
-                    )
-                    .mappings()
-                    .all()
-                )
-            return [EventRecord(r["kind"], r["data"], _aware(r["created_at"])) for r in rows]
-
-        return await asyncio.to_thread(read)
+        return await self._fetch(
+            select(events_table)
+            .where(events_table.c.call_sid == call_sid)
+            .order_by(events_table.c.id),
+            _event_record,
+        )
 
     async def recent_calls(self, limit: int = 50) -> list[CallRecord]:
-        def read() -> list[CallRecord]:
-            with self._engine.connect() as conn:
-                rows = (
-                    conn.execute(
-                        select(calls_table).order_by(calls_table.c.started_at.desc()).limit(limit)
-                    )
-                    .mappings()
-                    .all()
-                )
-            return [_call_record(row) for row in rows]
-
-        return await asyncio.to_thread(read)
+        return await self._fetch(
+            select(calls_table).order_by(calls_table.c.started_at.desc()).limit(limit),
+            _call_record,
+        )
 
     async def search_calls(
         self, query: CallQuery, *, offset: int = 0, limit: int = 50
@@ -539,13 +509,10 @@ class SqlCallStore:
         return await asyncio.to_thread(read)
 
     async def call_sids_started_before(self, cutoff: dt.datetime) -> list[str]:
-        statement = select(calls_table.c.call_sid).where(calls_table.c.started_at < cutoff)
-
-        def read() -> list[str]:
-            with self._engine.connect() as conn:
-                return list(conn.execute(statement).scalars())
-
-        return await asyncio.to_thread(read)
+        return await self._fetch(
+            select(calls_table.c.call_sid).where(calls_table.c.started_at < cutoff),
+            lambda row: row["call_sid"],
+        )
 
     async def delete_calls(self, call_sids: list[str]) -> int:
         """Delete the calls with their turns and events, all in one transaction."""
@@ -595,6 +562,16 @@ class SqlCallStore:
                 if column.server_default is not None:
                     ddl += f" NOT NULL DEFAULT {_sql_default(column, conn)}"
                 conn.execute(text(ddl))
+
+    async def _fetch(self, statement: Any, convert: Callable[[Any], T]) -> list[T]:
+        """Run a SELECT in a worker thread; each row (a mapping) through `convert`."""
+
+        def read() -> list[T]:
+            with self._engine.connect() as conn:
+                rows = conn.execute(statement).mappings().all()
+            return [convert(row) for row in rows]
+
+        return await asyncio.to_thread(read)
 
     async def _execute(self, statement: Any) -> None:
         def write() -> None:
@@ -712,6 +689,10 @@ def _call_record(row: Any) -> CallRecord:
         message_summary=row["message_summary"],
         message_left=bool(row["message_left"]),
     )
+
+
+def _event_record(row: Any) -> EventRecord:
+    return EventRecord(row["kind"], row["data"], _aware(row["created_at"]))
 
 
 def _turn_record(row: Any) -> TurnRecord:

@@ -62,13 +62,15 @@ SEED_CALLS = [
 ]
 
 
-async def make_store(kind: str, root: Path) -> tuple[SqlCallStore, str | None]:
+async def make_store(
+    kind: str, root: Path, *, schema_prefix: str = "admin_test"
+) -> tuple[SqlCallStore, str | None]:
     """A started store: SQLite under `root`, or PostgreSQL in a fresh throw-away schema."""
     if kind == "sqlite":
         store = SqlCallStore(database_url_for(None, root / "calls_log"))
         await store.start()
         return store, None
-    schema = f"admin_test_{uuid.uuid4().hex[:12]}"  # a throw-away schema per test
+    schema = f"{schema_prefix}_{uuid.uuid4().hex[:12]}"  # a throw-away schema per test
     try:
         with psycopg.connect(PG_DSN, autocommit=True) as conn:
             conn.execute(f'CREATE SCHEMA "{schema}"')

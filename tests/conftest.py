@@ -7,19 +7,23 @@ per test session; each test gets fresh settings and a fresh app around them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from call_store import SqlCallStore
 from config import Settings
 from orchestrator import create_app
 from stt_service import FasterWhisperEngine
-from tests.fake_llm_servers import FakeOpenAI, llm_settings
+from tests.admin_seed import drop_store, make_store, seed_calls
+from tests.fake_llm_servers import FakeGemini, FakeOpenAI, llm_settings
 from tests.speech_fixtures import tiny_en_model_path
 from tests.xtts_tiny import build_tiny_xtts_checkpoint, make_voice_clips
+from tts_engines.espeak import EspeakEngine
+from tts_engines.rhvoice import RHVoiceEngine
 from voice_clone_service import VoiceService
 
 # Settings must come from the test, never from a developer's .env or shell.
@@ -119,3 +123,64 @@ def make_client(
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
+
+
+@pytest.fixture(scope="module")
+def gemini_server_key() -> str | None:
+    """The API key the module's fake Gemini insists on (None: any); a module overrides it."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def openai_server_key() -> str | None:
+    """The API key the module's fake OpenAI/OpenWebUI insists on (None: any); overridable."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def gemini_server(gemini_server_key: str | None) -> Iterator[FakeGemini]:
+    with FakeGemini(api_key=gemini_server_key) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def openai_server(openai_server_key: str | None) -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(api_key=openai_server_key) as server:
+        yield server
+
+
+@pytest.fixture
+def gemini(gemini_server: FakeGemini) -> FakeGemini:
+    """The module's fake Gemini, reset for this test."""
+    gemini_server.reset()
+    return gemini_server
+
+
+@pytest.fixture
+def openai(openai_server: FakeOpenAI) -> FakeOpenAI:
+    """The module's fake OpenAI/OpenWebUI, reset for this test."""
+    openai_server.reset()
+    return openai_server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def seeded_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[SqlCallStore]:
+    """A store holding the dashboard's seeded calls (`tests.admin_seed`), on each database."""
+    store, schema = await make_store(request.param, tmp_path)
+    await seed_calls(store, tmp_path / "calls_log")
+    yield store
+    await drop_store(store, schema)
+
+
+@pytest.fixture(scope="module")
+def rhvoice() -> Iterator[RHVoiceEngine]:
+    engine = RHVoiceEngine.load()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def espeak() -> EspeakEngine:
+    return EspeakEngine.load()

@@ -9,7 +9,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from admin.security import AdminAuth
 from call_store import SqlCallStore
 from orchestrator import create_app as create_orchestrator
 from phone_service import create_app
-from tests.admin_seed import NOW, SEED_CALLS, drop_store, make_store, seed_calls
+from tests.admin_seed import NOW, SEED_CALLS
 from tests.conftest import make_settings
 from tests.live_server import live_server
 
@@ -27,14 +27,6 @@ USER, PASSWORD = "owner", "s3cret-пароль"
 AUTH = (USER, PASSWORD)
 DOWN = "http://127.0.0.1:9"  # nothing listens there: the orchestrator is "down"
 NEWEST, MIDDLE, OLDEST = (seed.call_sid for seed in reversed(SEED_CALLS))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlCallStore]:
-    store, schema = await make_store(request.param, tmp_path)
-    await seed_calls(store, tmp_path / "calls_log")
-    yield store
-    await drop_store(store, schema)
 
 
 def dashboard(tmp_path: Path, store: SqlCallStore | None, **overrides: object) -> TestClient:
@@ -50,8 +42,8 @@ def dashboard(tmp_path: Path, store: SqlCallStore | None, **overrides: object) -
 
 
 @pytest.fixture
-def client(tmp_path: Path, store: SqlCallStore) -> Iterator[TestClient]:
-    with dashboard(tmp_path, store) as client:
+def client(tmp_path: Path, seeded_store: SqlCallStore) -> Iterator[TestClient]:
+    with dashboard(tmp_path, seeded_store) as client:
         yield client
 
 

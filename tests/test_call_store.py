@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import sqlalchemy
 
@@ -18,34 +16,16 @@ from call_store import (
     database_url_for,
     schema_version_table,
 )
-from tests.service_guard import service_missing
-
-PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres connect_timeout=3"
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from tests.admin_seed import drop_store, make_store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlCallStore]:
-    if request.param == "sqlite":
-        store = SqlCallStore(database_url_for(None, tmp_path / "calls_log"))
-        await store.start()
-        yield store
-        await store.close()
-        return
-    schema = f"calls_test_{uuid.uuid4().hex[:12]}"  # a throw-away schema per test
-    try:
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-    except psycopg.OperationalError as exc:
-        service_missing(f"PostgreSQL not reachable at 127.0.0.1:5432/test: {exc}")
-    store = SqlCallStore(PG_URL, schema=schema)
-    await store.start()
+    store, schema = await make_store(request.param, tmp_path, schema_prefix="calls_test")
     try:
         yield store
     finally:
-        await store.close()
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await drop_store(store, schema)
 
 
 async def test_a_whole_call_is_recorded(store: SqlCallStore) -> None:

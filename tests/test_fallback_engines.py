@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -14,18 +13,6 @@ from tts_engines.rhvoice import RHVoiceEngine, rate_settings
 from voice_clone_service import SpeechSynthesizer
 
 GREETING = "Здравствуйте, вы позвонили в компанию."
-
-
-@pytest.fixture(scope="module")
-def rhvoice() -> Iterator[RHVoiceEngine]:
-    engine = RHVoiceEngine.load()
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="module")
-def espeak() -> EspeakEngine:
-    return EspeakEngine.load()
 
 
 def duration_s(audio: np.ndarray, engine: SpeechSynthesizer) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -34,27 +34,13 @@ OPENWEBUI_KEY = "sk-openwebui-test"
 
 
 @pytest.fixture(scope="module")
-def gemini_server() -> Iterator[FakeGemini]:
-    with FakeGemini(api_key="gemini-test-key") as server:
-        yield server
+def gemini_server_key() -> str:
+    return "gemini-test-key"
 
 
 @pytest.fixture(scope="module")
-def openai_server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI(api_key=OPENWEBUI_KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def gemini(gemini_server: FakeGemini) -> FakeGemini:
-    gemini_server.reset()
-    return gemini_server
-
-
-@pytest.fixture
-def openai(openai_server: FakeOpenAI) -> FakeOpenAI:
-    openai_server.reset()
-    return openai_server
+def openai_server_key() -> str:
+    return OPENWEBUI_KEY
 
 
 def _gemini_settings(fake: FakeGemini, **overrides: object):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,18 +14,10 @@ from fastapi.testclient import TestClient
 from call_store import SqlCallStore
 from phone_service import create_app
 from retention import TRASH_DIR_NAME, purge_old_calls, recover_trash
-from tests.admin_seed import NOW, SEED_CALLS, drop_store, make_store, seed_calls
+from tests.admin_seed import NOW, SEED_CALLS, make_store, seed_calls
 from tests.conftest import make_settings
 
 NEWEST, MIDDLE, OLDEST = (seed.call_sid for seed in reversed(SEED_CALLS))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlCallStore]:
-    store, schema = await make_store(request.param, tmp_path)
-    await seed_calls(store, tmp_path / "calls_log")
-    yield store
-    await drop_store(store, schema)
 
 
 async def remaining(store: SqlCallStore) -> list[str]:
@@ -37,25 +28,27 @@ def folders(calls_log: Path) -> list[str]:
     return sorted(p.name for p in calls_log.iterdir() if p.is_dir() and p.name != TRASH_DIR_NAME)
 
 
-async def test_old_calls_go_with_their_files(store: SqlCallStore, tmp_path: Path) -> None:
+async def test_old_calls_go_with_their_files(seeded_store: SqlCallStore, tmp_path: Path) -> None:
     calls_log = tmp_path / "calls_log"
-    result = await purge_old_calls(store, calls_log, 4, now=NOW)  # MIDDLE (5 d), OLDEST (9 d)
+    result = await purge_old_calls(
+        seeded_store, calls_log, 4, now=NOW
+    )  # MIDDLE (5 d), OLDEST (9 d)
     assert sorted(result.deleted) == sorted([MIDDLE, OLDEST]) and result.kept == []
-    assert await remaining(store) == [NEWEST]
+    assert await remaining(seeded_store) == [NEWEST]
     assert folders(calls_log) == [NEWEST]
-    assert await store.turns(OLDEST) == [] and await store.events(MIDDLE) == []
+    assert await seeded_store.turns(OLDEST) == [] and await seeded_store.events(MIDDLE) == []
     assert not any((calls_log / TRASH_DIR_NAME).iterdir())
-    assert (await purge_old_calls(store, calls_log, 4, now=NOW)).deleted == []
+    assert (await purge_old_calls(seeded_store, calls_log, 4, now=NOW)).deleted == []
 
 
 async def test_files_that_cannot_be_moved_keep_their_rows(
-    store: SqlCallStore, tmp_path: Path
+    seeded_store: SqlCallStore, tmp_path: Path
 ) -> None:
     calls_log = tmp_path / "calls_log"
     (calls_log / TRASH_DIR_NAME).write_text("a file where the trash folder should be")
-    result = await purge_old_calls(store, calls_log, 4, now=NOW)
+    result = await purge_old_calls(seeded_store, calls_log, 4, now=NOW)
     assert result.deleted == [] and sorted(result.kept) == sorted([MIDDLE, OLDEST])
-    assert await remaining(store) == sorted([NEWEST, MIDDLE, OLDEST])
+    assert await remaining(seeded_store) == sorted([NEWEST, MIDDLE, OLDEST])
     assert folders(calls_log) == sorted([NEWEST, MIDDLE, OLDEST])
 
 
@@ -83,7 +76,7 @@ async def test_a_failed_row_deletion_puts_the_files_back(tmp_path: Path) -> None
     await store.close()
 
 
-async def test_an_interrupted_purge_is_repaired(store: SqlCallStore, tmp_path: Path) -> None:
+async def test_an_interrupted_purge_is_repaired(seeded_store: SqlCallStore, tmp_path: Path) -> None:
     calls_log = tmp_path / "calls_log"
     trash = calls_log / TRASH_DIR_NAME
     trash.mkdir()
@@ -91,7 +84,7 @@ async def test_an_interrupted_purge_is_repaired(store: SqlCallStore, tmp_path: P
     (calls_log / MIDDLE).rename(trash / f"{MIDDLE}-0001")
     # Crash after deleting a call's rows, before emptying the trash: the files go.
     (trash / "CAgone-0002").mkdir()
-    await recover_trash(store, calls_log)
+    await recover_trash(seeded_store, calls_log)
     assert folders(calls_log) == sorted([NEWEST, MIDDLE, OLDEST])
     assert list(trash.iterdir()) == []
 

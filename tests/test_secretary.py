@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,27 +37,8 @@ OPENWEBUI_KEY = "sk-test"
 
 
 @pytest.fixture(scope="module")
-def gemini_server() -> Iterator[FakeGemini]:
-    with FakeGemini() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def openai_server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI(api_key=OPENWEBUI_KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def gemini(gemini_server: FakeGemini) -> FakeGemini:
-    gemini_server.reset()
-    return gemini_server
-
-
-@pytest.fixture
-def openai(openai_server: FakeOpenAI) -> FakeOpenAI:
-    openai_server.reset()
-    return openai_server
+def openai_server_key() -> str:
+    return OPENWEBUI_KEY
 
 
 SecretaryFactory = Callable[..., Secretary]

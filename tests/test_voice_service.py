@@ -50,18 +50,6 @@ def settings_for(root: Path, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-@pytest.fixture(scope="module")
-def rhvoice() -> Iterator[RHVoiceEngine]:
-    engine = RHVoiceEngine.load()
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="module")
-def espeak() -> EspeakEngine:
-    return EspeakEngine.load()
-
-
 @pytest.fixture
 def service(rhvoice: RHVoiceEngine, espeak: EspeakEngine) -> VoiceService:
     return VoiceService(
