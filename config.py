@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_validate_signature: bool = True
+    # Hosts (and their subdomains) that may receive the account's credentials when the
+    # phone service downloads a recording; any other RecordingUrl is refused.
+    twilio_media_hosts: str = "twilio.com"
     phone_mode: Literal["stream", "gather"] = "stream"
     greeting_text: str = "Здравствуйте! Вы позвонили в нашу компанию. Чем могу помочь?"
     apology_text: str = (

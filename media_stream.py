@@ -427,6 +427,8 @@ class MediaStreamSession:
         try:
             data = json.loads(text)
             event = data["event"] if isinstance(data, dict) else None
+            if not isinstance(event, str):
+                raise ValueError("event is not a string")
         except (ValueError, KeyError):
             await self._protocol_error(f"unreadable message ignored: {text[:80]!r}")
             return True
@@ -583,6 +585,8 @@ class MediaStreamSession:
                 await self._record_error(f"turn failed: {exc!r}")
                 await self._apologize()
 
+        if self.turn_task is not None and not self.turn_task.done():
+            self.turn_task.cancel()  # one turn speaks at a time: never two replies interleaved
         self.turn_task = asyncio.create_task(guarded())
 
     async def _play_greeting(self) -> None:

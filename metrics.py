@@ -42,6 +42,9 @@ _ENGINE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60, 120)
 router = APIRouter(tags=["service"])
 
 
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class Metrics:
     """The metrics of one app. Counters/histograms are thread-safe (prometheus-client)."""
 
@@ -83,7 +86,8 @@ class Metrics:
         self.registry.register(ServicesCollector(services_of))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        labels = (method, route, str(status))
+        # Only known methods become labels: made-up ones must not grow the series without end.
+        labels = (method if method in KNOWN_METHODS else "OTHER", route, str(status))
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)
 

@@ -26,12 +26,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import math
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
@@ -251,9 +253,7 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
                 duration = form.get("CallDuration")
                 status = form.get("CallStatus", "completed")
                 await phone.store.finish_call(
-                    call_sid,
-                    status=status,
-                    duration_s=float(duration) if duration else None,
+                    call_sid, status=status, duration_s=_seconds(duration)
                 )
                 if status in FINAL_CALL_STATUSES:
                     phone.in_background(_extract_message_when_done(phone, call_sid))
@@ -460,14 +460,48 @@ async def _recording(request: Request, phone: PhoneContext, form: dict[str, str]
 
 
 async def _fetch_recording(settings: Settings, url: str) -> bytes:
-    """Download a Twilio recording with the account's credentials (HTTP basic)."""
+    """Download a Twilio recording with the account's credentials (HTTP basic).
+
+    Only from TWILIO_MEDIA_HOSTS over https (loopback allowed for tests and local proxies):
+    with signature checks off, anyone could post a RecordingUrl and collect the credentials.
+    The body is capped at STT_MAX_BYTES.
+    """
+    if not is_twilio_media_url(url, settings.twilio_media_hosts):
+        raise ValueError(f"RecordingUrl host is not a Twilio media host: {url[:80]!r}")
     auth = None
     if settings.twilio_account_sid and settings.twilio_auth_token:
         auth = (settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
-    async with httpx.AsyncClient(timeout=30, follow_redirects=True) as client:
-        response = await client.get(url, auth=auth)
-    response.raise_for_status()
-    return response.content
+    data = bytearray()
+    async with (
+        # httpx drops the credentials if a redirect leaves the host.
+        httpx.AsyncClient(timeout=30, follow_redirects=True) as client,
+        client.stream("GET", url, auth=auth) as response,
+    ):
+        response.raise_for_status()
+        async for chunk in response.aiter_bytes():
+            data += chunk
+            if len(data) > settings.stt_max_bytes:
+                raise ValueError("recording is larger than STT_MAX_BYTES")
+    return bytes(data)
+
+
+def _seconds(value: str | None) -> float | None:
+    """Twilio's CallDuration, or None when it is missing or not a finite number."""
+    try:
+        seconds = float(value) if value else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and math.isfinite(seconds) else None
+
+
+def is_twilio_media_url(url: str, allowed_hosts: str) -> bool:
+    parsed = urlsplit(url)
+    host = (parsed.hostname or "").lower()
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return parsed.scheme in ("http", "https")
+    allowed = [h.strip().lower() for h in allowed_hosts.split(",") if h.strip()]
+    in_list = any(host == h or host.endswith("." + h) for h in allowed)
+    return parsed.scheme == "https" and in_list
 
 
 def _save(phone: PhoneContext, call_sid: str, name: str, data: bytes) -> str:

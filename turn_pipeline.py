@@ -11,17 +11,21 @@ Two shapes of the same turn:
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from errors import InvalidTextError
 from secretary import NO_SPEECH_REPLY, Secretary
 from sentences import SentenceStream
 from speech_ops import transcribe_bytes
 from stt_service import SpeechToText, Transcript
 from voice_clone_service import VoiceService
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -118,12 +122,18 @@ async def stream_turn(ctx: TurnContext, audio: bytes, session_id: str) -> AsyncI
     try:
         spoken = 0
         while (sentence := await sentences.get()) is not None:
+            try:
+                pieces = ctx.voice.stream(sentence, language=ctx.tts_language)
+            except InvalidTextError:
+                # Nothing to say aloud ("***", a lone emoji): skip it, the turn goes on.
+                log.info("skipping an unspeakable piece of the reply: %r", sentence[:40])
+                continue
             yield TurnEvent("sentence", text=sentence)
             if spoken and pause.size:
                 yield TurnEvent("audio", samples=pause, sample_rate=rate)  # between sentences
             spoken += 1
             tts_started = time.perf_counter()
-            async for piece in ctx.voice.stream(sentence, language=ctx.tts_language):
+            async for piece in pieces:
                 now = time.perf_counter()
                 if timings.first_audio_s is None:
                     timings.first_audio_s = now - started

@@ -238,6 +238,13 @@ def _shown(path: Path) -> str:
 _END = object()  # `next()` default: a worker thread must never raise StopIteration
 
 
+@dataclass(frozen=True)
+class _Failure:
+    """An engine error travelling from the producer task to the consumer."""
+
+    error: Exception
+
+
 class _BlockingIteration:
     """A blocking iterator driven one `next()` per worker-thread call. It is created by its
     first `step()`, in the worker thread, so no engine code ever runs on the event loop."""
@@ -303,23 +310,57 @@ class EngineQueue:
             self._release_when_done(lock, running, None)
 
     async def iterate(self, make_iterator: Callable[[], Iterable[T]]) -> AsyncIterator[T]:
-        """Items of a blocking iterator, each `next()` in a worker thread; the engine stays
-        locked until the iterator is exhausted or this generator is closed (then the
-        iterator is closed too, in a worker thread)."""
+        """Items of a blocking iterator, each `next()` in a worker thread.
+
+        A producer task drains the iterator under the engine lock into a queue, so the
+        lock is held for the synthesis only, never while the consumer waits: a client that
+        stops reading its response cannot stall every other caller of the engine. Closing
+        this generator early stops the producer after its current step; the engine's
+        iterator is then closed in a worker thread before the lock is released.
+        """
+        items: asyncio.Queue[Any] = asyncio.Queue()
+        stop = asyncio.Event()
+        producer = asyncio.create_task(self._drain(make_iterator, items, stop))
+        try:
+            while (item := await items.get()) is not _END:
+                if isinstance(item, _Failure):
+                    raise item.error
+                yield item
+        finally:
+            stop.set()
+            if producer.done():
+                if not producer.cancelled():
+                    producer.exception()  # retrieved: failures already reached the consumer
+            else:  # the consumer left while the engine still works for it: keep it counted
+                self._orphans += 1
+                producer.add_done_callback(self._orphan_finished)
+
+    def _orphan_finished(self, _: object) -> None:
+        self._orphans -= 1
+
+    async def _drain(
+        self,
+        make_iterator: Callable[[], Iterable[Any]],
+        items: asyncio.Queue[Any],
+        stop: asyncio.Event,
+    ) -> None:
         lock = await self._acquire()
         iteration = _BlockingIteration(make_iterator)
         running: asyncio.Future[Any] | None = None
         exhausted = False
         try:
-            while True:
+            while not stop.is_set():
                 running = asyncio.get_running_loop().run_in_executor(None, iteration.step)
                 item = await asyncio.shield(running)
                 if item is _END:
                     exhausted = True
-                    return
-                yield item
+                    break
+                items.put_nowait(item)
+        except Exception as exc:  # the engine failed: the consumer re-raises it
+            items.put_nowait(_Failure(exc))
         finally:
             self._release_when_done(lock, running, None if exhausted else iteration)
+            items.put_nowait(_END)
 
     async def _acquire(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()

@@ -118,7 +118,7 @@ async def calls_list(
     user: AdminUser,
     phone: Phone,
     filters: Filters,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = PAGE_SIZE,
 ) -> HTMLResponse:
     rows, total = await phone.store.search_calls(

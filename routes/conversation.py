@@ -23,10 +23,12 @@ from turn_pipeline import TurnContext, TurnEvent, run_turn, stream_turn
 router = APIRouter(tags=["conversation"])
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_.:@+\-]{1,128}$"
+# What one caller turn may hold: far above any spoken utterance, far below a costly prompt.
+MAX_CHAT_CHARS = 8000
 
 
 class ChatRequest(BaseModel):
-    text: str = Field(description="What the caller said")
+    text: str = Field(description="What the caller said", max_length=MAX_CHAT_CHARS)
     session_id: str = Field(default="default", pattern=SESSION_ID_PATTERN)
     stream: bool = False
 

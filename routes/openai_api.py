@@ -46,7 +46,7 @@ from config import Settings
 from deps import SecretaryDep, ServicesDep, SettingsDep, SttDep, VoiceDep
 from errors import InvalidTextError, TextTooLongError, UnsupportedFormatError
 from metrics import app_metrics, loaded_engine_names
-from routes.conversation import SESSION_ID_PATTERN
+from routes.conversation import MAX_CHAT_CHARS, SESSION_ID_PATTERN
 from secretary import Secretary
 from speech_ops import read_upload, resolve_language, transcribe_bytes
 from stt_service import Segment, Transcript
@@ -549,6 +549,11 @@ async def create_chat_completion(
 ) -> JSONResponse | StreamingResponse:
     """Лидия answers the last user message, with her persona and her memory of the session."""
     text = last_user_text(body.messages)
+    if len(text) > MAX_CHAT_CHARS:
+        raise TextTooLongError(
+            f"the last user message has {len(text)} characters; the limit is {MAX_CHAT_CHARS}",
+            param="messages",
+        )
     session_id = session_for(x_session_id, x_openwebui_chat_id, body.user)
     if body.model != CHAT_MODEL:
         log.info("chat model %r requested; the only chat model is %r", body.model, CHAT_MODEL)

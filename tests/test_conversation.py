@@ -283,3 +283,22 @@ def test_two_orchestrators_share_a_conversation_through_redis(
         assert first.get("/health").status_code == 200
     finally:
         second.post("/reset_conversation", json={"all": True})
+
+
+def test_streamed_turn_skips_unspeakable_pieces_and_finishes(
+    chat_client: TestClient, llm: FakeOpenAI, english_wav: bytes
+) -> None:
+    llm.reset(Script(text="Хорошо.\n\n***\n\nДо свидания."))
+    response = chat_client.post(
+        "/process_call?stream=true&response=events",
+        files={"audio": ("a.wav", english_wav, "audio/wav")},
+    )
+    events = [json.loads(line) for line in response.text.splitlines()]
+    assert [e["text"] for e in events if e["type"] == "sentence"] == ["Хорошо.", "До свидания."]
+    assert events[-1]["type"] == "done"
+
+
+def test_chat_text_has_a_size_limit(chat_client: TestClient, llm: FakeOpenAI) -> None:
+    response = chat_client.post("/chat", json={"text": "а" * 8001})
+    assert response.status_code == 422 and "text" in response.json()["error"]["message"]
+    assert llm.requests == []

@@ -240,6 +240,8 @@ async def test_malformed_messages_are_ignored_and_the_call_goes_on(
         await client.send({"event": "media", "media": {"payload": "%%% not base64"}})
         await client.send({"event": "teleport"})
         await client.send("[1, 2, 3]")
+        await client.send({"event": ["not", "a", "string"]})
+        await client.send({"event": {"nested": 1}})
         await client.dtmf("X")  # not a key on any phone
         before = len(client.received)
         await client.media(utterance, voiced=True)
@@ -249,7 +251,7 @@ async def test_malformed_messages_are_ignored_and_the_call_goes_on(
         await client.stop()
         assert await client.closed()
     events = await phone.store.events(call_sid)
-    assert sum(e.kind == "protocol_error" for e in events) == 7
+    assert sum(e.kind == "protocol_error" for e in events) == 9
     record = await phone.store.get_call(call_sid)
     assert record is not None and record.dtmf == ""
     assert (await phone.store.turns(call_sid))[0].reply == REPLY

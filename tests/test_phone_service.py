@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from audio import decode_audio, rms
+from phone_service import is_twilio_media_url
 from tests.fake_llm_servers import FakeOpenAI
 from tests.live_server import live_server
 from tests.speech_fixtures import espeak_wav
@@ -205,3 +206,32 @@ def test_audio_ids_are_unguessable_and_health_reports(stream_phone: Phone) -> No
     assert health["active_calls"] == 0
     info = httpx.get(stream_phone.url + "/").json()
     assert "WS /twilio/media" in info["endpoints"]
+
+
+@pytest.mark.parametrize(
+    ("url", "trusted"),
+    [
+        ("https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1", True),
+        ("https://api.dublin.ie1.twilio.com/2010-04-01/Recordings/RE1", True),
+        ("http://api.twilio.com/Recordings/RE1", False),  # credentials never in clear text
+        ("https://twilio.com.evil.example/Recordings/RE1", False),
+        ("https://eviltwilio.com/Recordings/RE1", False),
+        ("http://127.0.0.1:9999/rec.wav", True),  # a local proxy or test server
+        ("file:///etc/passwd", False),
+    ],
+)
+def test_recordings_are_fetched_with_credentials_only_from_twilio(url: str, trusted: bool) -> None:
+    assert is_twilio_media_url(url, "twilio.com") is trusted
+
+
+def test_a_garbled_call_duration_still_finishes_the_call(gather_phone: Phone) -> None:
+    call_sid = new_call_sid()
+    post(gather_phone, "/twilio/voice", webhook_form(call_sid))
+    post(
+        gather_phone,
+        "/twilio/status",
+        webhook_form(call_sid, CallStatus="completed", CallDuration="abc"),
+    )
+    record = asyncio.run(gather_phone.store.get_call(call_sid))
+    assert record is not None and record.status == "completed"
+    assert record.duration_s is not None and record.duration_s < 60  # measured by us instead

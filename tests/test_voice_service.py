@@ -423,3 +423,15 @@ def test_one_service_serves_one_event_loop_after_another(service: VoiceService) 
 
 async def wait_for_depth(service: VoiceService, engine: str, depth: int) -> None:
     await eventually(lambda: service.queue_depth(engine) == depth)
+
+
+async def test_a_stream_nobody_reads_does_not_hold_the_engine(probed: ProbedEspeak) -> None:
+    """A client that stops reading its streamed response must not stall other callers."""
+    service = VoiceService({"espeak": probed}, "espeak", reason="test", chunk_chars=60)
+    stalled = service.stream(LONG_TEXT)
+    assert len(await anext(stalled)) > 0  # ... and then the client never reads again
+    audio, _ = await asyncio.wait_for(service.synthesize("Следующий звонок."), timeout=30)
+    assert len(audio) > 0
+    assert probed.max_inside == 1  # still one call at a time inside the engine
+    await stalled.aclose()
+    await wait_for_depth(service, "espeak", 0)
