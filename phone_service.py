@@ -405,7 +405,7 @@ async def _gather_turn(request: Request, phone: PhoneContext, form: dict[str, st
     reply = str(result["reply"])
     wav = await phone.orchestrator.tts_wav(reply, phone.settings.tts_language)
     index = await _next_turn_index(phone, call_sid)
-    reply_path = _save(phone, call_sid, f"turn{index:03d}_reply.wav", wav)
+    reply_path = await _save(phone, call_sid, f"turn{index:03d}_reply.wav", wav)
     await phone.store.add_turn(
         call_sid,
         TurnRecord(
@@ -429,7 +429,7 @@ async def _recording(request: Request, phone: PhoneContext, form: dict[str, str]
     purpose = request.query_params.get("purpose", "turn")
     recording = await _fetch_recording(phone.settings, form["RecordingUrl"])
     if purpose == "message":
-        path = _save(phone, call_sid, "message.wav", recording)
+        path = await _save(phone, call_sid, "message.wav", recording)
         await phone.store.update_call(
             call_sid,
             message_audio_path=path,
@@ -440,10 +440,10 @@ async def _recording(request: Request, phone: PhoneContext, form: dict[str, str]
         response.hangup()
         return _twiml(response)
     index = await _next_turn_index(phone, call_sid)
-    caller_path = _save(phone, call_sid, f"turn{index:03d}_caller.wav", recording)
+    caller_path = await _save(phone, call_sid, f"turn{index:03d}_caller.wav", recording)
     result = await phone.orchestrator.process_call_json(recording, call_sid)
     wav = base64.b64decode(result["audio_base64"])
-    reply_path = _save(phone, call_sid, f"turn{index:03d}_reply.wav", wav)
+    reply_path = await _save(phone, call_sid, f"turn{index:03d}_reply.wav", wav)
     await phone.store.add_turn(
         call_sid,
         TurnRecord(
@@ -504,9 +504,9 @@ def is_twilio_media_url(url: str, allowed_hosts: str) -> bool:
     return parsed.scheme == "https" and in_list
 
 
-def _save(phone: PhoneContext, call_sid: str, name: str, data: bytes) -> str:
+async def _save(phone: PhoneContext, call_sid: str, name: str, data: bytes) -> str:
     path: Path = phone.call_dir(call_sid) / name
-    path.write_bytes(data)  # small files; a webhook's latency is not sensitive to this
+    await asyncio.to_thread(path.write_bytes, data)  # disk I/O stays off the event loop
     return str(path)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -143,8 +144,8 @@ async def process_call(
         metrics.observe_synthesis(
             voice.primary, turn.timings.tts_first_audio_s or 0.0, wanted_clone=True
         )
+    wav = await asyncio.to_thread(encode_audio, turn.samples, turn.sample_rate, "wav")
     if response == "audio":
-        wav = encode_audio(turn.samples, turn.sample_rate, "wav")
         return Response(
             wav,
             media_type="audio/wav",
@@ -155,7 +156,6 @@ async def process_call(
                 "X-Timings": json.dumps(turn.timings.rounded()),
             },
         )
-    wav = encode_audio(turn.samples, turn.sample_rate, "wav")
     return JSONResponse(
         {
             "session_id": session_id,
