@@ -12,7 +12,8 @@ import asyncio
 import io
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,6 +140,16 @@ async def start_call(client: TwilioMediaClient) -> None:
     await client.wait_for_mark("greeting-end")
 
 
+@asynccontextmanager
+async def greeted_call(phone: Phone) -> AsyncIterator[tuple[str, TwilioMediaClient]]:
+    """A new call answered by the webhook, its media stream started, the greeting played."""
+    call_sid = new_call_sid()
+    await answer_call(phone, call_sid)
+    async with client_for(phone, call_sid) as client:
+        await start_call(client)
+        yield call_sid, client
+
+
 def assert_valid_mulaw_speech(payloads: list[bytes]) -> None:
     assert payloads and all(len(p) == 160 for p in payloads)  # 20 ms at 8 kHz, 1 byte each
     assert rms(mulaw_to_pcm(b"".join(payloads))) > 0.01
@@ -147,10 +158,7 @@ def assert_valid_mulaw_speech(payloads: list[bytes]) -> None:
 async def test_a_call_greets_answers_and_is_recorded(
     phone: Phone, llm: FakeOpenAI, utterance: bytes
 ) -> None:
-    call_sid = new_call_sid()
-    await answer_call(phone, call_sid)
-    async with client_for(phone, call_sid) as client:
-        await start_call(client)
+    async with greeted_call(phone) as (call_sid, client):
         assert_valid_mulaw_speech(client.media_payloads())  # the greeting
         before = len(client.received)
         await client.media(utterance, voiced=True)
@@ -184,10 +192,7 @@ async def test_a_call_greets_answers_and_is_recorded(
 async def test_barge_in_clears_playback_and_records_what_was_heard(
     phone: Phone, llm: FakeOpenAI, utterance: bytes
 ) -> None:
-    call_sid = new_call_sid()
-    await answer_call(phone, call_sid)
-    async with client_for(phone, call_sid) as client:
-        await start_call(client)
+    async with greeted_call(phone) as (call_sid, client):
         client.auto_echo_marks = False  # from now on the "phone" is still playing
         before = len(client.received)
         await client.media(utterance, voiced=True)
@@ -210,10 +215,7 @@ async def test_llm_failure_gives_the_fallback_reply(
 ) -> None:
     fake_openai.reset(Script(fail_first=100, fail_status=500))
     try:
-        call_sid = new_call_sid()
-        await answer_call(phone, call_sid)
-        async with client_for(phone, call_sid) as client:
-            await start_call(client)
+        async with greeted_call(phone) as (call_sid, client):
             before = len(client.received)
             await client.media(utterance, voiced=True)
             await client.media(silence_mulaw(1.0))
@@ -230,10 +232,7 @@ async def test_llm_failure_gives_the_fallback_reply(
 async def test_malformed_messages_are_ignored_and_the_call_goes_on(
     phone: Phone, llm: FakeOpenAI, utterance: bytes
 ) -> None:
-    call_sid = new_call_sid()
-    await answer_call(phone, call_sid)
-    async with client_for(phone, call_sid) as client:
-        await start_call(client)
+    async with greeted_call(phone) as (call_sid, client):
         await client.send("this is not json")
         await client.send(b"\x00\x01binary")
         await client.send({"event": "media"})  # no media field
@@ -258,10 +257,7 @@ async def test_malformed_messages_are_ignored_and_the_call_goes_on(
 
 
 async def test_dtmf_digits_reach_the_conversation(phone: Phone, llm: FakeOpenAI) -> None:
-    call_sid = new_call_sid()
-    await answer_call(phone, call_sid)
-    async with client_for(phone, call_sid) as client:
-        await start_call(client)
+    async with greeted_call(phone) as (call_sid, client):
         await client.dtmf("1")
         await client.dtmf("2")
         await client.wait_for_mark("turn1-end")
@@ -278,10 +274,8 @@ async def test_orchestrator_down_plays_the_apology_and_records_a_message(
     phone_without_orchestrator: Phone, utterance: bytes
 ) -> None:
     phone = phone_without_orchestrator
-    call_sid = new_call_sid()
-    await answer_call(phone, call_sid)
-    async with client_for(phone, call_sid) as client:
-        await start_call(client)  # the greeting comes from espeak-ng: still not silent
+    # The greeting comes from espeak-ng: still not silent.
+    async with greeted_call(phone) as (call_sid, client):
         before = len(client.received)
         await client.media(utterance, voiced=True)
         await client.media(silence_mulaw(0.5))
