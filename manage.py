@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from config import Settings, get_settings
-from errors import LidiaError
-from tts_engines.xtts import list_voice_clips, prepare_voice_latents
-from voice_clone_service import voice_clips
+from lidia.core.errors import LidiaError
+from lidia.core.settings import Settings, get_settings
+from lidia.tts.engines.xtts import list_voice_clips, prepare_voice_latents
+from lidia.tts.service import voice_clips
 
 
 def voice_prepare(settings: Settings, count: int, force: bool) -> int:

@@ -97,7 +97,7 @@ def convert_xtts_checkpoint(model_path: Path) -> bool:
     """
     import torch
 
-    from tts_engines.xtts import checkpoint_pickles_config
+    from lidia.tts.engines.xtts import checkpoint_pickles_config
 
     if not checkpoint_pickles_config(model_path):
         return False

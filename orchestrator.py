@@ -2,75 +2,13 @@
 
 Run:  python orchestrator.py
   or: uvicorn orchestrator:create_app --factory --host 0.0.0.0 --port 8002
+
+The service lives in `lidia.orchestrator`; this entry point keeps the name users know.
 """
 
-from __future__ import annotations
+from lidia.orchestrator.app import create_app, main
 
-import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-from fastapi import FastAPI
-
-from auth import install_auth
-from config import Settings, get_settings
-from http_errors import install_error_handlers
-from llm_service import ChatModel
-from metrics import install_metrics
-from routes import conversation, messages, openai_api, service, speech
-from server import serve
-from services import build_services
-from stt_service import SpeechToText
-from voice_clone_service import SpeechSynthesizer, VoiceService
-
-log = logging.getLogger("orchestrator")
-
-
-def create_app(
-    settings: Settings | None = None,
-    *,
-    stt: SpeechToText | None = None,
-    llm: ChatModel | None = None,
-    tts: SpeechSynthesizer | VoiceService | None = None,
-) -> FastAPI:
-    """Build the orchestrator. Engines not passed in are loaded once, in the lifespan."""
-    settings = settings or get_settings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for folder in (settings.temp_dir, settings.models_dir):
-            folder.mkdir(parents=True, exist_ok=True)
-        services = await build_services(settings, stt=stt, llm=llm, tts=tts)
-        app.state.services = services
-        log.info("orchestrator ready on port %s", settings.orchestrator_port)
-        try:
-            yield
-        finally:
-            app.state.services = None
-            await services.aclose()
-
-    app = FastAPI(title=service.SERVICE_NAME, version=service.VERSION, lifespan=lifespan)
-    app.state.services = None
-    install_error_handlers(app)
-    app.include_router(service.router)
-    app.include_router(speech.router)
-    app.include_router(conversation.router)
-    app.include_router(openai_api.router)
-    app.include_router(messages.router)
-    install_auth(app, settings.orchestrator_api_key)
-    install_metrics(app)  # last: its middleware is outermost, so 401s are counted too
-    return app
-
-
-def main() -> None:
-    settings = get_settings()
-    serve(
-        create_app(settings),
-        host=settings.orchestrator_host,
-        port=settings.orchestrator_port,
-        log_level=settings.log_level,
-    )
-
+__all__ = ["create_app", "main"]
 
 if __name__ == "__main__":
     main()

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 
 from bench.common import Row, bench_settings, interleaved, print_rows
-from orchestrator import create_app
-from tests.live_server import live_server
+from lidia.orchestrator.app import create_app
+from tests.support.live_server import live_server
 
 TEXT = (
     "Здравствуйте, вы позвонили в нашу компанию. "

@@ -21,17 +21,19 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from audio import mulaw_to_pcm, rms, wav_bytes
-from call_store import SqlCallStore
-from orchestrator import create_app as create_orchestrator
-from phone_service import create_app as create_phone
-from stt_service import FasterWhisperEngine
-from tests.conftest import make_settings
-from tests.fake_llm_servers import FakeOpenAI, Script
-from tests.live_server import live_server
-from tests.speech_fixtures import espeak_wav, tiny_en_model_path
 from tests.test_media_stream import WS_PUBLIC, phone_settings
-from tests.twilio_client import (
+
+from lidia.audio.codecs import mulaw_to_pcm, rms, wav_bytes
+from lidia.orchestrator.app import create_app as create_orchestrator
+from lidia.phone.app import create_app as create_phone
+from lidia.phone.call_store import SqlCallStore
+from lidia.stt.faster_whisper import FasterWhisperEngine
+from lidia.tts.service import VoiceService
+from tests.conftest import make_settings
+from tests.support.fake_llm_servers import FakeOpenAI, Script
+from tests.support.live_server import live_server
+from tests.support.speech_fixtures import espeak_wav, tiny_en_model_path
+from tests.support.twilio_client import (
     TEST_AUTH_TOKEN,
     TwilioMediaClient,
     signed_headers,
@@ -39,7 +41,6 @@ from tests.twilio_client import (
     speech_mulaw,
     webhook_form,
 )
-from voice_clone_service import VoiceService
 
 TURNS = 3
 UTTERANCE = "Hello I would like to book an appointment for tomorrow."

@@ -35,10 +35,10 @@ BUSY_TEXT = (
 
 
 def run() -> list[Row]:
-    from orchestrator import create_app
-    from tests.live_server import live_server
-    from tests.speech_fixtures import ENGLISH_SENTENCE, espeak_wav
-    from voice_clone_service import VoiceService
+    from lidia.orchestrator.app import create_app
+    from lidia.tts.service import VoiceService
+    from tests.support.live_server import live_server
+    from tests.support.speech_fixtures import ENGLISH_SENTENCE, espeak_wav
 
     with tempfile.TemporaryDirectory() as scratch:
         settings = bench_settings(Path(scratch), stt_language="auto", orchestrator_api_key=None)
@@ -62,8 +62,8 @@ def run() -> list[Row]:
 
 
 def _stt_ratio(http: httpx.Client, stt, wav: bytes, details: dict) -> Row:
-    from audio import decode_audio
-    from stt_service import STT_SAMPLE_RATE
+    from lidia.audio.codecs import decode_audio
+    from lidia.stt.faster_whisper import STT_SAMPLE_RATE
 
     samples = decode_audio(wav, sample_rate=STT_SAMPLE_RATE)
     language = "en" if "en" in stt.languages else None
@@ -136,15 +136,15 @@ def _health_ratio(http: httpx.Client, base_url: str, details: dict) -> Row:
 
 
 def _latents_ratio(scratch: Path, settings, details: dict) -> Row:
-    from tts_engines.xtts import XttsEngine
-    from voice_clone_service import voice_clips
+    from lidia.tts.engines.xtts import XttsEngine
+    from lidia.tts.service import voice_clips
 
     checkpoint = settings.xtts_dir
     clips_dir = settings.voice_samples_dir
     clips = voice_clips(clips_dir, settings.voice_samples_count) if clips_dir.is_dir() else []
     real = (checkpoint / "model.pth").is_file() and bool(clips)
     if not real:  # no production model here: the tiny random checkpoint, same code path
-        from tests.xtts_tiny import build_tiny_xtts_checkpoint, make_voice_clips
+        from tests.support.xtts_tiny import build_tiny_xtts_checkpoint, make_voice_clips
 
         checkpoint = build_tiny_xtts_checkpoint(scratch / "xtts_tiny")
         clips = make_voice_clips(scratch / "clips", n=3)

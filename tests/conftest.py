@@ -14,17 +14,17 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from call_store import SqlCallStore
-from config import Settings
-from orchestrator import create_app
-from stt_service import FasterWhisperEngine
-from tests.admin_seed import drop_store, make_store, seed_calls
-from tests.fake_llm_servers import FakeGemini, FakeOpenAI, llm_settings
-from tests.speech_fixtures import tiny_en_model_path
-from tests.xtts_tiny import build_tiny_xtts_checkpoint, make_voice_clips
-from tts_engines.espeak import EspeakEngine
-from tts_engines.rhvoice import RHVoiceEngine
-from voice_clone_service import VoiceService
+from lidia.core.settings import Settings
+from lidia.orchestrator.app import create_app
+from lidia.phone.call_store import SqlCallStore
+from lidia.stt.faster_whisper import FasterWhisperEngine
+from lidia.tts.engines.espeak import EspeakEngine
+from lidia.tts.engines.rhvoice import RHVoiceEngine
+from lidia.tts.service import VoiceService
+from tests.support.admin_seed import drop_store, make_store, seed_calls
+from tests.support.fake_llm_servers import FakeGemini, FakeOpenAI, llm_settings
+from tests.support.speech_fixtures import tiny_en_model_path
+from tests.support.xtts_tiny import build_tiny_xtts_checkpoint, make_voice_clips
 
 # Settings must come from the test, never from a developer's .env or shell.
 for _name in list(os.environ):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config import PROJECT_DIR, Settings
-from tests.service_guard import service_missing
+from lidia.core.settings import PROJECT_DIR, Settings
+from tests.support.service_guard import service_missing
 
 
 def compose_command() -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lidia.tts.engines.xtts import XttsEngine, checkpoint_pickles_config
 from model_download import (
     DEFAULT_WHISPER,
     DownloadError,
@@ -19,8 +20,7 @@ from model_download import (
     parse_args,
     whisper_repo,
 )
-from tests.xtts_tiny import make_voice_clips, save_with_pickled_config
-from tts_engines.xtts import XttsEngine, checkpoint_pickles_config
+from tests.support.xtts_tiny import make_voice_clips, save_with_pickled_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 

@@ -1,0 +1,275 @@
+"""The dashboard's pages and actions under `/admin` (server-rendered with Jinja2).
+
+GET pages: the calls list (filters, pagination), a call's page, exports, call audio, the
+voice playground. POST actions (CSRF token + same origin): speak in the playground (proxied
+to the orchestrator's `/tts`, so the browser never needs its API key), run retention now,
+extract a call's message again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from lidia.admin.exports import call_json, calls_csv
+from lidia.admin.files import audio_media_type, audio_name, call_audio_file
+from lidia.admin.security import AdminAuth
+from lidia.phone.call_store import CallQuery
+from lidia.phone.media_stream import OrchestratorError, PhoneContext, extract_caller_message
+from lidia.phone.retention import purge_old_calls
+from lidia.text.normalizer import plural_category
+
+PAGE_SIZE = 25
+MAX_EXPORT_ROWS = 100_000
+PLAYGROUND_ENGINES = ["", "xtts", "rhvoice", "espeak"]  # "" = the orchestrator's choice
+MAX_PLAYGROUND_CHARS = 1000
+
+ADMIN_DIR = Path(__file__).resolve().parent
+templates = Jinja2Templates(directory=ADMIN_DIR / "templates")
+
+
+def plural_ru(count: int, one: str, few: str, many: str) -> str:
+    """ "1 реплика", "2 реплики", "5 реплик": Russian plural agreement for the counts shown."""
+    return {"one": one, "few": few, "many": many}[plural_category(count)]
+
+
+templates.env.filters["plural_ru"] = plural_ru
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+def admin_user(request: Request) -> str:
+    auth: AdminAuth = request.app.state.admin_auth
+    return auth.authenticate(request.headers.get("authorization"))
+
+
+def phone_context(request: Request) -> PhoneContext:
+    return request.app.state.phone
+
+
+AdminUser = Annotated[str, Depends(admin_user)]
+Phone = Annotated[PhoneContext, Depends(phone_context)]
+
+
+def checked_post(request: Request, user: AdminUser, csrf_token: Annotated[str, Form()] = "") -> str:
+    """A POST's user, after its CSRF token and origin were checked (403 otherwise)."""
+    request.app.state.admin_auth.check_post(request, user, csrf_token)
+    return user
+
+
+PostUser = Annotated[str, Depends(checked_post)]
+
+
+def call_query(
+    date_from: str | None = None,
+    date_to: str | None = None,
+    caller: str | None = None,
+    q: str | None = None,
+) -> CallQuery:
+    return CallQuery(
+        date_from=_date(date_from, "date_from"),
+        date_to=_date(date_to, "date_to"),
+        caller=(caller or "").strip() or None,
+        text=(q or "").strip() or None,
+    )
+
+
+Filters = Annotated[CallQuery, Depends(call_query)]
+
+
+def _date(value: str | None, name: str) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(status_code=400, detail=f"{name} must be a date (YYYY-MM-DD)") from None
+
+
+def _filter_params(query: CallQuery) -> dict[str, str]:
+    params = {
+        "date_from": query.date_from.isoformat() if query.date_from else "",
+        "date_to": query.date_to.isoformat() if query.date_to else "",
+        "caller": query.caller or "",
+        "q": query.text or "",
+    }
+    return {key: value for key, value in params.items() if value}
+
+
+def _page(request: Request, name: str, user: str, **context: Any) -> HTMLResponse:
+    auth: AdminAuth = request.app.state.admin_auth
+    response = templates.TemplateResponse(
+        request, name, {"user": user, "csrf_token": auth.csrf_token(user), **context}
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("", response_class=HTMLResponse)
+async def calls_list(
+    request: Request,
+    user: AdminUser,
+    phone: Phone,
+    filters: Filters,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = PAGE_SIZE,
+) -> HTMLResponse:
+    rows, total = await phone.store.search_calls(
+        filters, offset=(page - 1) * per_page, limit=per_page
+    )
+    pages = max(1, math.ceil(total / per_page))
+    params = _filter_params(filters)
+
+    def page_url(number: int) -> str:
+        extra = {"per_page": per_page} if per_page != PAGE_SIZE else {}
+        return "/admin?" + urlencode({**params, **extra, "page": number})
+
+    return _page(
+        request,
+        "admin/calls.html",
+        user,
+        rows=rows,
+        total=total,
+        page=page,
+        pages=pages,
+        prev_url=page_url(page - 1) if page > 1 else None,
+        next_url=page_url(page + 1) if page < pages else None,
+        filters=filters,
+        export_url="/admin/export.csv" + (f"?{urlencode(params)}" if params else ""),
+        retention_days=phone.settings.calls_retention_days,
+        notice=request.query_params.get("notice"),
+    )
+
+
+@router.get("/export.csv")
+async def export_csv(user: AdminUser, phone: Phone, filters: Filters) -> Response:
+    rows, _ = await phone.store.search_calls(filters, limit=MAX_EXPORT_ROWS)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return Response(
+        calls_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="calls-{stamp}.csv"'},
+    )
+
+
+@router.get("/calls/{call_sid}", response_class=HTMLResponse)
+async def call_page(request: Request, call_sid: str, user: AdminUser, phone: Phone) -> HTMLResponse:
+    call = await phone.store.get_call(call_sid)
+    if call is None:
+        raise HTTPException(status_code=404, detail="no such call")
+    turns = await phone.store.turns(call_sid)
+    events = await phone.store.events(call_sid)
+    folder = phone.settings.calls_log_dir
+
+    def audio_url(stored: str | None) -> str | None:
+        name = audio_name(stored, call_sid, folder)
+        return f"/admin/calls/{call_sid}/audio/{name}" if name else None
+
+    whole_call = audio_url(str(folder / call_sid / "caller.wav"))
+    return _page(
+        request,
+        "admin/call.html",
+        user,
+        call=call,
+        turns=[
+            (turn, audio_url(turn.caller_audio_path), audio_url(turn.reply_audio_path))
+            for turn in turns
+        ],
+        events=[event for event in events if event.kind != "dtmf"],
+        whole_call_url=whole_call,
+        message_url=audio_url(call.message_audio_path),
+        notice=request.query_params.get("notice"),
+    )
+
+
+@router.get("/calls/{call_sid}/export.json")
+async def export_call(call_sid: str, user: AdminUser, phone: Phone) -> Response:
+    call = await phone.store.get_call(call_sid)
+    if call is None:
+        raise HTTPException(status_code=404, detail="no such call")
+    data = call_json(call, await phone.store.turns(call_sid), await phone.store.events(call_sid))
+    return Response(
+        json.dumps(data, ensure_ascii=False, indent=2),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="call-{call_sid}.json"'},
+    )
+
+
+@router.get("/calls/{call_sid}/audio/{name}")
+async def call_audio(call_sid: str, name: str, user: AdminUser, phone: Phone) -> FileResponse:
+    """A call's audio file; FileResponse answers `Range` requests, so `<audio>` can seek."""
+    path = call_audio_file(phone.settings.calls_log_dir, call_sid, name)
+    if path is None:
+        raise HTTPException(status_code=404, detail="no such audio file")
+    return FileResponse(
+        path, media_type=audio_media_type(path), headers={"Cache-Control": "private, no-store"}
+    )
+
+
+@router.post("/calls/{call_sid}/extract")
+async def extract_again(call_sid: str, user: PostUser, phone: Phone) -> RedirectResponse:
+    message = await extract_caller_message(phone, call_sid)
+    notice = "message extracted" if message else "nothing the caller said to extract"
+    return RedirectResponse(
+        f"/admin/calls/{call_sid}?" + urlencode({"notice": notice}), status_code=303
+    )
+
+
+@router.post("/retention")
+async def run_retention(user: PostUser, phone: Phone) -> RedirectResponse:
+    days = phone.settings.calls_retention_days
+    if days is None:
+        notice = "retention is off (CALLS_RETENTION_DAYS is not set): nothing deleted"
+    else:
+        result = await purge_old_calls(phone.store, Path(phone.settings.calls_log_dir), days)
+        notice = f"retention: {len(result.deleted)} calls older than {days} days deleted"
+        if result.kept:
+            notice += f", {len(result.kept)} kept (files could not be removed)"
+    return RedirectResponse("/admin?" + urlencode({"notice": notice}), status_code=303)
+
+
+@router.get("/playground", response_class=HTMLResponse)
+async def playground(request: Request, user: AdminUser, phone: Phone) -> HTMLResponse:
+    try:
+        voices = await phone.orchestrator.voices()
+        error = None
+    except OrchestratorError as exc:
+        voices, error = [], str(exc)
+    return _page(
+        request,
+        "admin/playground.html",
+        user,
+        voices=voices,
+        engines=PLAYGROUND_ENGINES,
+        voices_error=error,
+        max_chars=MAX_PLAYGROUND_CHARS,
+    )
+
+
+@router.post("/playground/speak")
+async def playground_speak(
+    user: PostUser,
+    phone: Phone,
+    text: Annotated[str, Form(max_length=MAX_PLAYGROUND_CHARS)],
+    voice: Annotated[str, Form()] = "",
+    engine: Annotated[str, Form()] = "",
+) -> Response:
+    """The orchestrator's `/tts` for the typed text, as WAV (502 with the reason on failure)."""
+    if not text.strip():
+        raise HTTPException(status_code=400, detail="type some text to speak")
+    if engine not in PLAYGROUND_ENGINES:
+        raise HTTPException(status_code=400, detail=f"unknown engine {engine!r}")
+    try:
+        wav = await phone.orchestrator.tts_wav(
+            text, phone.settings.tts_language, voice=voice or None, engine=engine or None
+        )
+    except OrchestratorError as exc:
+        raise HTTPException(status_code=502, detail=str(exc)) from exc
+    return Response(wav, media_type="audio/wav", headers={"Cache-Control": "no-store"})

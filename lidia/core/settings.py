@@ -1,0 +1,161 @@
+"""All settings of both services, in one place, read from the environment and `.env`.
+
+Names match the original design's `.env` (GEMINI_API_KEY, OPENWEBUI_URL, VOICE_SAMPLES_DIR, ...).
+Secrets are `SecretStr` so they never show up in logs, reprs or `/health`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]  # the checkout: models/, Лидия/, calls_log/
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- Service -------------------------------------------------------------------------
+    orchestrator_host: str = "0.0.0.0"
+    orchestrator_port: int = 8002
+    orchestrator_api_key: SecretStr | None = None
+    log_level: str = "INFO"
+
+    # --- Folders -------------------------------------------------------------------------
+    models_dir: Path = PROJECT_DIR / "models"
+    temp_dir: Path = PROJECT_DIR / "temp"
+    calls_log_dir: Path = PROJECT_DIR / "calls_log"
+
+    # --- Languages -----------------------------------------------------------------------
+    stt_language: str = "ru"  # "auto" = detect
+    tts_language: str = "ru"
+
+    # --- Speech to text (faster-whisper) -------------------------------------------------
+    whisper_model: str = "large-v3-turbo"  # a name resolved under models/, or a local dir
+    whisper_device: str = "auto"  # auto | cpu | cuda | cuda:0 ...
+    whisper_compute_type: str = "auto"  # auto picks int8 on CPU, int8_float32 on CUDA
+    whisper_beam_size: int = Field(default=1, ge=1, le=10)
+    whisper_cpu_threads: int = Field(default=0, ge=0)
+    stt_vad_min_silence_ms: int = Field(default=300, ge=50)
+    stt_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+
+    # --- Text to speech -------------------------------------------------------------------
+    tts_engine: Literal["auto", "xtts", "rhvoice", "espeak"] = "auto"
+    tts_device: str = "auto"  # auto | cpu | cuda | cuda:1 ...
+    tts_max_chars: int = Field(default=5000, ge=1)
+    tts_chunk_chars: int = Field(default=180, ge=40, le=182)
+    tts_pause_ms: int = Field(default=250, ge=0, le=2000)
+    # A streamed reply's first clause ("Здравствуйте,") is spoken as soon as it is written
+    # when it has at least this many characters; 0 waits for whole sentences.
+    tts_first_clause_chars: int = Field(default=12, ge=0)
+    xtts_model_dir: Path | None = None  # default: models/xtts_v2
+    voice_samples_dir: Path = PROJECT_DIR / "Лидия"
+    voice_samples_count: int = Field(default=3, ge=0)  # 0 = all clips
+    xtts_temperature: float = Field(default=0.65, gt=0.0, le=2.0)
+    xtts_stream_chunk_size: int = Field(default=20, ge=4)
+    rhvoice_voice: str = "anna"
+    rhvoice_data_path: Path = Path("/usr/share/RHVoice")
+    rhvoice_config_path: Path = Path("/etc/RHVoice")
+    rhvoice_lib: str = "libRHVoice.so.5"
+    espeak_voice: str = "ru"
+    tts_server_port: int = 5002  # kept from the original design; unused by this service
+
+    # --- LLM ------------------------------------------------------------------------------
+    llm_backend: Literal["auto", "gemini", "openwebui", "openai"] = "auto"
+    gemini_api_key: SecretStr | None = None
+    gemini_model: str = "gemini-2.5-flash"
+    gemini_base_url: str | None = None
+    openwebui_url: str | None = None
+    openwebui_api_key: SecretStr | None = None
+    openwebui_model: str = "gemini-pro"
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "llama3.1"
+    llm_temperature: float = Field(default=0.6, ge=0.0, le=2.0)
+    llm_max_output_tokens: int = Field(default=400, ge=1)
+    llm_timeout_s: float = Field(default=20.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_retry_base_s: float = Field(default=0.5, ge=0)
+
+    # --- The secretary --------------------------------------------------------------------
+    secretary_prompt_file: Path = PROJECT_DIR / "prompts" / "secretary_ru.md"
+    company_name: str = "наша компания"
+    company_hours: str = "с понедельника по пятницу с девяти до восемнадцати"
+    company_services: str = ""
+    company_contacts: str = ""
+    history_max_turns: int = Field(default=12, ge=1)
+    history_max_chars: int = Field(default=6000, ge=200)
+    session_ttl_s: int = Field(default=3600, ge=1)
+    redis_url: str | None = None
+    redis_key_prefix: str = "lidia:"
+
+    # --- Phone service (phone_service.py, Twilio) ------------------------------------------
+    phone_service_host: str = "0.0.0.0"
+    phone_service_port: int = 8001
+    orchestrator_url: str = "http://localhost:8002"
+    public_base_url: str | None = None  # the https URL Twilio reaches this service at
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_validate_signature: bool = True
+    # Hosts (and their subdomains) that may receive the account's credentials when the
+    # phone service downloads a recording; any other RecordingUrl is refused.
+    twilio_media_hosts: str = "twilio.com"
+    phone_mode: Literal["stream", "gather"] = "stream"
+    greeting_text: str = "Здравствуйте! Вы позвонили в нашу компанию. Чем могу помочь?"
+    apology_text: str = (
+        "Извините, у нас технические неполадки. Оставьте, пожалуйста, сообщение после сигнала."
+    )
+    phone_turn_timeout_s: float = Field(default=15.0, gt=0)
+    audio_ttl_s: int = Field(default=600, ge=1)
+    database_url: str | None = None  # None: SQLite at calls_log/calls.db
+    vad_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    vad_min_silence_ms: int = Field(default=300, ge=32)  # <300 splits at commas
+    vad_min_speech_ms: int = Field(default=150, ge=0)
+    vad_speech_pad_ms: int = Field(default=100, ge=0)
+    max_utterance_s: float = Field(default=30.0, gt=0)
+    max_call_s: float = Field(default=1800.0, gt=0)
+    max_message_s: int = Field(default=120, ge=1)
+    # The calls dashboard at /admin (HTTP Basic; disabled while ADMIN_PASSWORD is unset).
+    admin_username: str = "admin"
+    admin_password: SecretStr | None = None
+    admin_secret: SecretStr | None = None  # signs CSRF tokens; random per process when unset
+    calls_retention_days: int | None = Field(default=None, ge=1)  # None: keep forever
+
+    @field_validator(
+        "orchestrator_api_key",
+        "gemini_api_key",
+        "openwebui_api_key",
+        "openai_api_key",
+        "twilio_auth_token",
+        "gemini_base_url",
+        "openwebui_url",
+        "openai_base_url",
+        "redis_url",
+        "xtts_model_dir",
+        "public_base_url",
+        "twilio_account_sid",
+        "database_url",
+        "admin_password",
+        "admin_secret",
+        "calls_retention_days",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        # `.env` lines like `OPENWEBUI_API_KEY=` mean "not set", not "the empty string".
+        return None if value == "" else value
+
+    @property
+    def xtts_dir(self) -> Path:
+        return self.xtts_model_dir or self.models_dir / "xtts_v2"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

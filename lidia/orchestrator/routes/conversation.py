@@ -1,0 +1,211 @@
+"""The secretary's conversation endpoints: `/chat`, `/reset_conversation`, `/process_call`."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from lidia.audio.codecs import StreamEncoder, encode_audio
+from lidia.core.errors import InvalidTextError
+from lidia.core.metrics import app_metrics
+from lidia.orchestrator.deps import SecretaryDep, ServicesDep, SettingsDep, SttDep, VoiceDep
+from lidia.orchestrator.speech_ops import read_upload, resolve_language
+from lidia.orchestrator.turns import TurnContext, TurnEvent, run_turn, stream_turn
+from lidia.secretary.brain import Secretary
+
+router = APIRouter(tags=["conversation"])
+
+SESSION_ID_PATTERN = r"^[A-Za-z0-9_.:@+\-]{1,128}$"
+# What one caller turn may hold: far above any spoken utterance, far below a costly prompt.
+MAX_CHAT_CHARS = 8000
+
+
+class ChatRequest(BaseModel):
+    text: str = Field(description="What the caller said", max_length=MAX_CHAT_CHARS)
+    session_id: str = Field(default="default", pattern=SESSION_ID_PATTERN)
+    stream: bool = False
+
+
+class ResetRequest(BaseModel):
+    session_id: str = Field(default="default", pattern=SESSION_ID_PATTERN)
+    all: bool = False
+
+
+@router.post("/chat", response_model=None)
+async def chat(request: ChatRequest, secretary: SecretaryDep) -> dict | StreamingResponse:
+    """The secretary's reply to `text` in the conversation `session_id`."""
+    if not request.text.strip():
+        raise InvalidTextError("text is empty", param="text")
+    if not request.stream:
+        result = await secretary.reply(request.session_id, request.text)
+        return {
+            "reply": result.reply,
+            "session_id": request.session_id,
+            "fallback": result.fallback,
+        }
+    return StreamingResponse(
+        _chat_events(secretary, request.session_id, request.text),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _chat_events(secretary: Secretary, session_id: str, text: str) -> AsyncIterator[str]:
+    stream = secretary.reply_stream(session_id, text)
+    try:
+        async for piece in stream:
+            yield _sse({"type": "delta", "text": piece})
+    finally:
+        await stream.aclose()  # a client that left mid-reply still leaves a recorded turn
+    result = stream.result
+    yield _sse(
+        {
+            "type": "done",
+            "reply": result.reply,
+            "session_id": session_id,
+            "fallback": result.fallback,
+        }
+    )
+
+
+def _sse(payload: dict) -> str:
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+@router.post("/reset_conversation")
+async def reset_conversation(services: ServicesDep, request: ResetRequest | None = None) -> dict:
+    """Forget one conversation (`session_id`, default "default"), or all with `"all": true`."""
+    request = request or ResetRequest()
+    if request.all:
+        cleared = await services.sessions.reset_all()
+        return {"status": "ok", "cleared": cleared, "all": True}
+    existed = await services.sessions.reset(request.session_id)
+    return {"status": "ok", "session_id": request.session_id, "cleared": int(existed)}
+
+
+@router.post("/process_call", response_model=None)
+async def process_call(
+    http: Request,
+    stt: SttDep,
+    voice: VoiceDep,
+    secretary: SecretaryDep,
+    settings: SettingsDep,
+    audio: Annotated[UploadFile | None, File(description="The caller's audio")] = None,
+    session_id: Annotated[str, Form(pattern=SESSION_ID_PATTERN)] = "default",
+    language: Annotated[str | None, Form(description="Caller's language")] = None,
+    response: Annotated[Literal["audio", "json", "events"], Query()] = "audio",
+    stream: Annotated[bool, Query()] = False,
+) -> Response:
+    """STT → LLM → TTS for one caller utterance.
+
+    Default: the reply as WAV with `X-Transcript`/`X-Reply` (percent-encoded UTF-8).
+    `?response=json`: transcript, reply, base64 WAV and timings.
+    `?stream=true`: WAV streamed while the reply is still being written.
+    `?stream=true&response=events`: NDJSON events (transcript, sentence, audio as base64
+    16-bit PCM, done with timings) for machine clients such as the phone service.
+    """
+    data = await read_upload(audio, max_bytes=settings.stt_max_bytes, field="audio")
+    ctx = TurnContext(
+        stt=stt,
+        voice=voice,
+        secretary=secretary,
+        stt_language=resolve_language(language, settings.stt_language),
+        tts_language=resolve_language(None, settings.tts_language),
+        first_clause_chars=settings.tts_first_clause_chars,
+    )
+    if stream:
+        # Errors in the request (bad audio, language) must still be a clean 4xx, so the
+        # first event (the transcript) is produced before the response starts.
+        events = stream_turn(ctx, data, session_id)
+        first = await anext(events)
+        if response == "events":
+            return StreamingResponse(
+                _ndjson(first, events),
+                media_type="application/x-ndjson",
+                headers={"X-Session-Id": session_id},
+            )
+        return StreamingResponse(
+            _wav_stream(events, voice.engine_for(None).sample_rate),
+            media_type="audio/wav",
+            headers={"X-Session-Id": session_id, "X-Transcript": quote(first.text)},
+        )
+
+    turn = await run_turn(ctx, data, session_id)
+    if metrics := app_metrics(http.app):
+        metrics.observe_transcription(stt.name, turn.timings.stt_s)
+        metrics.observe_synthesis(
+            voice.primary, turn.timings.tts_first_audio_s or 0.0, wanted_clone=True
+        )
+    wav = await asyncio.to_thread(encode_audio, turn.samples, turn.sample_rate, "wav")
+    if response == "audio":
+        return Response(
+            wav,
+            media_type="audio/wav",
+            headers={
+                "X-Transcript": quote(turn.transcript.text),
+                "X-Reply": quote(turn.reply),
+                "X-Session-Id": session_id,
+                "X-Timings": json.dumps(turn.timings.rounded()),
+            },
+        )
+    return JSONResponse(
+        {
+            "session_id": session_id,
+            "transcript": turn.transcript.text,
+            "language": turn.transcript.language,
+            "reply": turn.reply,
+            "fallback": turn.fallback,
+            "audio_base64": base64.b64encode(wav).decode("ascii"),
+            "audio_format": "wav",
+            "sample_rate": turn.sample_rate,
+            "timings": turn.timings.rounded(),
+        }
+    )
+
+
+async def _wav_stream(events: AsyncIterator[TurnEvent], sample_rate: int) -> AsyncIterator[bytes]:
+    encoder = StreamEncoder("wav", sample_rate)
+    async for event in events:
+        if (
+            event.kind == "audio"
+            and event.samples is not None
+            and (chunk := encoder.encode(event.samples))
+        ):
+            yield chunk
+    if tail := encoder.finish():
+        yield tail
+
+
+async def _ndjson(first: TurnEvent, events: AsyncIterator[TurnEvent]) -> AsyncIterator[bytes]:
+    yield _event_line(first)
+    async for event in events:
+        yield _event_line(event)
+
+
+def _event_line(event: TurnEvent) -> bytes:
+    payload: dict = {"type": event.kind}
+    if event.kind == "audio" and event.samples is not None:
+        pcm = (event.samples.clip(-1, 1) * 32767).astype("<i2").tobytes()
+        payload.update(
+            format="pcm_s16le",
+            sample_rate=event.sample_rate,
+            data=base64.b64encode(pcm).decode("ascii"),
+        )
+    elif event.kind == "done":
+        payload.update(
+            reply=event.text,
+            fallback=event.fallback,
+            **event.extra,
+            timings=event.timings.rounded() if event.timings else None,
+        )
+    else:
+        payload.update(text=event.text, **event.extra)
+    return (json.dumps(payload, ensure_ascii=False) + "\n").encode("utf-8")

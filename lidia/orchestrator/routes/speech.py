@@ -1,0 +1,93 @@
+"""The original design's speech endpoints: `POST /tts` and `POST /stt`."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from lidia.core.metrics import app_metrics
+from lidia.orchestrator.deps import SettingsDep, SttDep, VoiceDep
+from lidia.orchestrator.speech_ops import (
+    read_upload,
+    resolve_language,
+    synthesize_bytes,
+    transcribe_bytes,
+)
+from lidia.stt.faster_whisper import Transcript
+
+router = APIRouter(tags=["speech"])
+
+
+class TTSRequest(BaseModel):
+    text: str = Field(description="Text to speak (Russian by default)")
+    language: str | None = Field(default=None, description="Language of the text; TTS_LANGUAGE")
+    voice: str | None = Field(default=None, description="Voice id (GET /v1/audio/voices)")
+    engine: Literal["xtts", "rhvoice", "espeak"] | None = None
+    format: Literal["wav", "mp3", "opus", "flac", "aac", "pcm"] = "wav"
+    speed: float = Field(default=1.0, ge=0.25, le=4.0)
+
+
+@router.post(
+    "/tts",
+    response_class=Response,
+    responses={200: {"content": {"audio/wav": {}}, "description": "16-bit mono audio"}},
+)
+async def text_to_speech(
+    request: TTSRequest, http: Request, voice: VoiceDep, settings: SettingsDep
+) -> Response:
+    """Speak `text` in the cloned voice (or the configured fallback)."""
+    started = time.perf_counter()
+    data, content_type, engine = await synthesize_bytes(
+        voice,
+        request.text,
+        language=resolve_language(request.language, settings.tts_language),
+        voice_id=request.voice,
+        engine=request.engine,
+        speed=request.speed,
+        fmt=request.format,
+    )
+    if metrics := app_metrics(http.app):
+        wanted_clone = request.engine in (None, "xtts") and request.voice in (None, "lidia")
+        metrics.observe_synthesis(engine, time.perf_counter() - started, wanted_clone=wanted_clone)
+    return Response(data, media_type=content_type, headers={"X-TTS-Engine": engine})
+
+
+@router.post("/stt")
+async def speech_to_text(
+    http: Request,
+    stt: SttDep,
+    settings: SettingsDep,
+    audio: Annotated[UploadFile | None, File(description="Audio in any common format")] = None,
+    language: Annotated[str | None, Form(description="Spoken language; 'auto' detects")] = None,
+) -> dict:
+    """Transcribe an uploaded recording."""
+    data = await read_upload(audio, max_bytes=settings.stt_max_bytes, field="audio")
+    started = time.perf_counter()
+    transcript = await transcribe_bytes(
+        stt, data, resolve_language(language, settings.stt_language)
+    )
+    if metrics := app_metrics(http.app):
+        metrics.observe_transcription(stt.name, time.perf_counter() - started)
+    return transcript_json(transcript)
+
+
+def transcript_json(transcript: Transcript) -> dict:
+    return {
+        "text": transcript.text,
+        "language": transcript.language,
+        "language_probability": round(transcript.language_probability, 4),
+        "duration": round(transcript.duration, 3),
+        "segments": [
+            {
+                "id": seg.id,
+                "start": round(seg.start, 3),
+                "end": round(seg.end, 3),
+                "text": seg.text,
+            }
+            for seg in transcript.segments
+        ],
+    }

@@ -1,0 +1,102 @@
+"""The speech operations routes share: upload reading, transcription and synthesis.
+
+Everything CPU-heavy (decoding, inference, encoding) runs in worker threads so the event
+loop keeps serving `/health` and other requests while a model works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.datastructures import UploadFile
+
+from lidia.audio.codecs import CONTENT_TYPES, decode_audio, encode_audio
+from lidia.core.errors import (
+    AudioTooLargeError,
+    EmptyAudioError,
+    InvalidAudioError,
+    UnsupportedLanguageError,
+)
+from lidia.stt.faster_whisper import STT_SAMPLE_RATE, SpeechToText, Transcript
+from lidia.tts.service import VoiceService
+
+_READ_BLOCK = 1024 * 1024
+
+
+async def read_upload(upload: UploadFile | None, *, max_bytes: int, field: str) -> bytes:
+    """The upload's bytes, refusing missing, empty and oversized files before decoding."""
+    if upload is None or not isinstance(upload, UploadFile):
+        raise InvalidAudioError(f"missing audio file in multipart field {field!r}", param=field)
+    if upload.size is not None and upload.size > max_bytes:
+        raise _too_large(upload.size, max_bytes, field)
+    data = bytearray()
+    while block := await upload.read(_READ_BLOCK):
+        data += block
+        if len(data) > max_bytes:
+            raise _too_large(len(data), max_bytes, field)
+    if not data:
+        raise EmptyAudioError(f"the uploaded file {field!r} is empty", param=field)
+    return bytes(data)
+
+
+def _too_large(size: int, max_bytes: int, field: str) -> AudioTooLargeError:
+    return AudioTooLargeError(
+        f"audio file is too large: {size} bytes; the limit is {max_bytes} bytes (STT_MAX_BYTES)",
+        param=field,
+    )
+
+
+def resolve_language(requested: str | None, default: str) -> str | None:
+    """A request's language, or the configured default; "auto" means detect (None).
+
+    Locale forms ("ru-RU", "ru_RU") are reduced to the language code the engines use.
+    """
+    language = (requested or "").strip() or default
+    language = language.replace("_", "-").split("-")[0].lower()
+    return None if language == "auto" else language
+
+
+def check_stt_language(stt: SpeechToText, language: str | None) -> None:
+    if language is not None and language not in stt.languages:
+        raise UnsupportedLanguageError(language, stt.languages, what=f"speech model {stt.model}")
+
+
+async def transcribe_bytes(
+    stt: SpeechToText,
+    data: bytes,
+    language: str | None,
+    *,
+    prompt: str | None = None,
+    temperature: float = 0.0,
+    word_timestamps: bool = False,
+) -> Transcript:
+    """Decode any container and transcribe it, both off the event loop."""
+    check_stt_language(stt, language)
+    samples = await asyncio.to_thread(decode_audio, data, sample_rate=STT_SAMPLE_RATE)
+    return await asyncio.to_thread(
+        stt.transcribe,
+        samples,
+        language,
+        prompt=prompt,
+        temperature=temperature,
+        word_timestamps=word_timestamps,
+    )
+
+
+async def synthesize_bytes(
+    voice: VoiceService,
+    text: str,
+    *,
+    language: str | None,
+    voice_id: str | None = None,
+    engine: str | None = None,
+    speed: float = 1.0,
+    fmt: str = "wav",
+) -> tuple[bytes, str, str]:
+    """Synthesize and encode; returns (bytes, content type, name of the engine that spoke)."""
+    engine_name = voice.engine_for(voice_id, engine).name
+    samples, sample_rate = await voice.synthesize(
+        text, language=language, voice=voice_id, engine=engine, speed=speed
+    )
+    data = await asyncio.to_thread(encode_audio, samples, sample_rate, fmt)
+    return data, CONTENT_TYPES[fmt], engine_name

@@ -1,0 +1,72 @@
+"""Streaming Silero VAD on 8 kHz phone audio: espeak-ng speech between stretches of silence."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from lidia.audio.codecs import mulaw_to_pcm, pcm_to_mulaw, resample
+from lidia.audio.vad import StreamingVad, VadEvent
+from tests.support.speech_fixtures import espeak_wav
+
+RATE = 8000
+SPEECH = "Hello world this is a test of the speech recognizer."
+
+
+@pytest.fixture(scope="module")
+def speech_8k() -> np.ndarray:
+    samples, rate = sf.read(io.BytesIO(espeak_wav(SPEECH)), dtype="float32")
+    # Through μ-law, like a real phone line.
+    return mulaw_to_pcm(pcm_to_mulaw(resample(samples, rate, RATE)))
+
+
+def feed_in_frames(vad: StreamingVad, audio: np.ndarray) -> list[VadEvent]:
+    events: list[VadEvent] = []
+    for i in range(0, audio.size, 160):  # 20 ms, as Twilio sends it
+        events += vad.feed(audio[i : i + 160])
+    return events
+
+
+def test_one_utterance_gives_one_start_and_one_end(speech_8k: np.ndarray) -> None:
+    lead = np.zeros(RATE, dtype=np.float32)
+    audio = np.concatenate([lead, speech_8k, np.zeros(RATE, dtype=np.float32)])
+    events = feed_in_frames(StreamingVad(min_silence_ms=300), audio)
+    assert [e.kind for e in events] == ["speech_start", "speech_end"]
+    start, end = events
+    assert abs(start.sample - lead.size) < 0.15 * RATE
+    speech_end = lead.size + speech_8k.size
+    assert speech_end - 0.4 * RATE < end.voiced_end <= speech_end
+    # It decides after the configured silence, not seconds later.
+    wait_s = (end.decided - end.voiced_end) / RATE
+    assert 0.3 <= wait_s < 0.3 + 0.1
+
+
+def test_silence_and_noise_floor_are_not_speech() -> None:
+    rng = np.random.default_rng(0)
+    hiss = (0.003 * rng.standard_normal(3 * RATE)).astype(np.float32)
+    assert feed_in_frames(StreamingVad(), np.zeros(3 * RATE, dtype=np.float32)) == []
+    assert feed_in_frames(StreamingVad(), hiss) == []
+
+
+def test_a_shorter_silence_setting_splits_at_pauses(speech_8k: np.ndarray) -> None:
+    gap = np.zeros(int(0.5 * RATE), dtype=np.float32)
+    audio = np.concatenate([gap, speech_8k, gap, speech_8k, gap])
+    kinds = [e.kind for e in feed_in_frames(StreamingVad(min_silence_ms=300), audio)]
+    assert kinds == ["speech_start", "speech_end"] * 2
+
+
+def test_flush_ends_an_open_utterance(speech_8k: np.ndarray) -> None:
+    vad = StreamingVad()
+    cut = speech_8k[: speech_8k.size // 2]  # the stream stops mid-sentence
+    events = feed_in_frames(vad, np.concatenate([np.zeros(RATE // 2, np.float32), cut]))
+    assert [e.kind for e in events] == ["speech_start"] and vad.in_speech
+    assert [e.kind for e in vad.flush()] == ["speech_end"]
+    assert vad.flush() == []
+
+
+def test_max_speech_forces_an_end(speech_8k: np.ndarray) -> None:
+    events = feed_in_frames(StreamingVad(max_speech_s=1.0), speech_8k)
+    assert "speech_end" in [e.kind for e in events]
