@@ -4,8 +4,10 @@ HOST ?= 0.0.0.0
 
 .PHONY: run test install install-dev models voice lint format bench clean
 
+# exec: no shell between make and the runner; --watch-parent: make keeps a SIGINT sent to
+# its own process to itself, so the runner notices it and stops both services.
 run: install
-	$(PY) run_services.py
+	exec $(PY) run_services.py --watch-parent
 
 test: install-dev
 	$(PY) -m ruff check .

@@ -2,16 +2,13 @@
 original design put them. The code lives in `lidia.llm`.
 """
 
-from lidia.llm.backends import (
-    ChatMessage,
-    ChatModel,
-    GeminiChat,
-    LLMError,
-    LLMHealth,
-    OpenAICompatChat,
-    RetryingChat,
-    build_chat_model,
-)
+from lidia.llm.base import ChatMessage, ChatModel
+from lidia.llm.errors import LLMError
+from lidia.llm.gemini import GeminiChat
+from lidia.llm.health import LLMHealth
+from lidia.llm.openai_compat import OpenAICompatChat
+from lidia.llm.registry import build_chat_model
+from lidia.llm.retries import RetryingChat
 
 __all__ = [
     "ChatMessage",

@@ -1,9 +1,10 @@
 """Operator commands.
 
 python -m manage voice prepare [--count N] [--force]
-    Precompute the cloned voice's XTTS conditioning latents from the clips in
-    VOICE_SAMPLES_DIR (default: all of them) and cache them under models/voice_cache/,
-    so the first request after a start does not pay for them.
+    Precompute the cloned voice's XTTS conditioning latents from the clips the service
+    uses (VOICE_SAMPLES_DIR, the first VOICE_SAMPLES_COUNT of them unless --count says
+    otherwise; 0 = all) and cache them under models/voice_cache/, so the first request
+    after a start does not pay for them.
 python -m manage voice list
     The clips the service would use, in order.
 """
@@ -12,19 +13,31 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from lidia.core.errors import LidiaError
 from lidia.core.settings import Settings, get_settings
-from lidia.tts.engines.xtts import list_voice_clips, prepare_voice_latents
-from lidia.tts.service import voice_clips
+from lidia.tts.registry import cloned_voice_clips
+from lidia.tts.voice_clips import voice_clips
 
 
-def voice_prepare(settings: Settings, count: int, force: bool) -> int:
-    clips = list_voice_clips(settings.voice_samples_dir)
-    if not clips:
+def clips_to_prepare(settings: Settings, count: int | None = None) -> list[Path]:
+    """The clips `voice prepare` computes latents from: the service's own choice unless
+    `count` overrides VOICE_SAMPLES_COUNT."""
+    if count is None:
+        return cloned_voice_clips(settings)
+    return voice_clips(settings.voice_samples_dir, count)
+
+
+def voice_prepare(settings: Settings, count: int | None, force: bool) -> int:
+    # Imported here: torch and coqui-tts take seconds, `voice list` needs neither.
+    from lidia.tts.engines.xtts import prepare_voice_latents
+
+    clips = voice_clips(settings.voice_samples_dir)
+    chosen = clips_to_prepare(settings, count)
+    if not chosen:
         print(f"error: no voice clips in {settings.voice_samples_dir}", file=sys.stderr)
         return 1
-    chosen = clips[:count] if count > 0 else clips
     print(
         f"Preparing voice latents from {len(chosen)} of {len(clips)} clips "
         f"in {settings.voice_samples_dir} (checkpoint {settings.xtts_dir}, "
@@ -39,17 +52,17 @@ def voice_prepare(settings: Settings, count: int, force: bool) -> int:
         force=force,
     )
     print(f"Cached: {path}")
-    if len(chosen) != settings.voice_samples_count:
+    if chosen != cloned_voice_clips(settings):
         print(
-            f"The service uses these latents when VOICE_SAMPLES_COUNT={count or 0} "
+            f"The service uses these latents when VOICE_SAMPLES_COUNT={count} "
             f"(0 = all clips) is set in .env."
         )
     return 0
 
 
 def voice_list(settings: Settings) -> int:
-    clips = list_voice_clips(settings.voice_samples_dir)
-    used = set(voice_clips(settings.voice_samples_dir, settings.voice_samples_count))
+    clips = voice_clips(settings.voice_samples_dir)
+    used = set(cloned_voice_clips(settings))
     for clip in clips:
         print(f"{'*' if clip in used else ' '} {clip.name}")
     print(
@@ -70,7 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         dest="command", required=True
     )
     prepare = voice.add_parser("prepare", help="precompute and cache the voice latents")
-    prepare.add_argument("--count", type=int, default=0, help="first N clips (0 = all)")
+    prepare.add_argument(
+        "--count",
+        type=int,
+        default=None,
+        help="first N clips (0 = all; default VOICE_SAMPLES_COUNT)",
+    )
     prepare.add_argument("--force", action="store_true", help="recompute even if cached")
     voice.add_parser("list", help="list the voice clips")
     args = parser.parse_args(argv)

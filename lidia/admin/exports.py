@@ -10,6 +10,8 @@ from typing import Any
 
 from lidia.phone.call_store import CallRecord, CallSummary, EventRecord, TurnRecord
 
+# Excel on Windows reads a CSV as the system code page (cp1251) unless it starts with a BOM.
+CSV_BOM = "\ufeff"
 CSV_COLUMNS = [
     "call_sid",
     "started_at",

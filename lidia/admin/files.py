@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from lidia.phone.media_stream import CALL_SID_PATTERN
+from lidia.phone.ids import CALL_SID_PATTERN
 
 FILE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}$")
 AUDIO_TYPES = {

@@ -19,13 +19,25 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from lidia.admin.exports import call_json, calls_csv
+from lidia.admin.exports import CSV_BOM, call_json, calls_csv
 from lidia.admin.files import audio_media_type, audio_name, call_audio_file
+from lidia.admin.local_time import LocalClock
 from lidia.admin.security import AdminAuth
+from lidia.admin.voice_status import VoiceStatus, voice_label, voice_status
+from lidia.admin.wording import (
+    channel_ru,
+    count_ru,
+    delivery_state_ru,
+    event_ru,
+    mode_ru,
+    outcome_ru,
+    plural_ru,
+)
 from lidia.phone.call_store import CallQuery
-from lidia.phone.media_stream import OrchestratorError, PhoneContext, extract_caller_message
+from lidia.phone.caller_messages import extract_caller_message
+from lidia.phone.deps import PhoneDep as Phone
+from lidia.phone.orchestrator_client import OrchestratorError
 from lidia.phone.retention import purge_old_calls
-from lidia.text.normalizer import plural_category
 
 PAGE_SIZE = 25
 MAX_EXPORT_ROWS = 100_000
@@ -34,14 +46,15 @@ MAX_PLAYGROUND_CHARS = 1000
 
 ADMIN_DIR = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=ADMIN_DIR / "templates")
-
-
-def plural_ru(count: int, one: str, few: str, many: str) -> str:
-    """ "1 реплика", "2 реплики", "5 реплик": Russian plural agreement for the counts shown."""
-    return {"one": one, "few": few, "many": many}[plural_category(count)]
-
-
-templates.env.filters["plural_ru"] = plural_ru
+templates.env.filters.update(
+    plural_ru=plural_ru,
+    count_ru=count_ru,
+    outcome_ru=outcome_ru,
+    event_ru=event_ru,
+    mode_ru=mode_ru,
+    channel_ru=channel_ru,
+    delivery_state_ru=delivery_state_ru,
+)
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 
@@ -50,12 +63,7 @@ def admin_user(request: Request) -> str:
     return auth.authenticate(request.headers.get("authorization"))
 
 
-def phone_context(request: Request) -> PhoneContext:
-    return request.app.state.phone
-
-
 AdminUser = Annotated[str, Depends(admin_user)]
-Phone = Annotated[PhoneContext, Depends(phone_context)]
 
 
 def checked_post(request: Request, user: AdminUser, csrf_token: Annotated[str, Form()] = "") -> str:
@@ -90,7 +98,9 @@ def _date(value: str | None, name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise HTTPException(status_code=400, detail=f"{name} must be a date (YYYY-MM-DD)") from None
+        raise HTTPException(
+            status_code=400, detail=f"{name}: нужна дата в виде ГГГГ-ММ-ДД (2026-03-10)"
+        ) from None
 
 
 def _filter_params(query: CallQuery) -> dict[str, str]:
@@ -105,8 +115,11 @@ def _filter_params(query: CallQuery) -> dict[str, str]:
 
 def _page(request: Request, name: str, user: str, **context: Any) -> HTMLResponse:
     auth: AdminAuth = request.app.state.admin_auth
+    clock = LocalClock(request.app.state.admin_timezone)
     response = templates.TemplateResponse(
-        request, name, {"user": user, "csrf_token": auth.csrf_token(user), **context}
+        request,
+        name,
+        {"user": user, "csrf_token": auth.csrf_token(user), "clock": clock, **context},
     )
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -152,8 +165,9 @@ async def calls_list(
 async def export_csv(user: AdminUser, phone: Phone, filters: Filters) -> Response:
     rows, _ = await phone.store.search_calls(filters, limit=MAX_EXPORT_ROWS)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    # The BOM makes Excel on Windows read the file as UTF-8 (Cyrillic), not as cp1251.
     return Response(
-        calls_csv(rows),
+        CSV_BOM + calls_csv(rows),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="calls-{stamp}.csv"'},
     )
@@ -163,7 +177,7 @@ async def export_csv(user: AdminUser, phone: Phone, filters: Filters) -> Respons
 async def call_page(request: Request, call_sid: str, user: AdminUser, phone: Phone) -> HTMLResponse:
     call = await phone.store.get_call(call_sid)
     if call is None:
-        raise HTTPException(status_code=404, detail="no such call")
+        raise HTTPException(status_code=404, detail="звонок не найден")
     turns = await phone.store.turns(call_sid)
     events = await phone.store.events(call_sid)
     folder = phone.settings.calls_log_dir
@@ -183,6 +197,7 @@ async def call_page(request: Request, call_sid: str, user: AdminUser, phone: Pho
             for turn in turns
         ],
         events=[event for event in events if event.kind != "dtmf"],
+        deliveries=await phone.store.deliveries(call_sid),
         whole_call_url=whole_call,
         message_url=audio_url(call.message_audio_path),
         notice=request.query_params.get("notice"),
@@ -193,7 +208,7 @@ async def call_page(request: Request, call_sid: str, user: AdminUser, phone: Pho
 async def export_call(call_sid: str, user: AdminUser, phone: Phone) -> Response:
     call = await phone.store.get_call(call_sid)
     if call is None:
-        raise HTTPException(status_code=404, detail="no such call")
+        raise HTTPException(status_code=404, detail="звонок не найден")
     data = call_json(call, await phone.store.turns(call_sid), await phone.store.events(call_sid))
     return Response(
         json.dumps(data, ensure_ascii=False, indent=2),
@@ -207,7 +222,7 @@ async def call_audio(call_sid: str, name: str, user: AdminUser, phone: Phone) ->
     """A call's audio file; FileResponse answers `Range` requests, so `<audio>` can seek."""
     path = call_audio_file(phone.settings.calls_log_dir, call_sid, name)
     if path is None:
-        raise HTTPException(status_code=404, detail="no such audio file")
+        raise HTTPException(status_code=404, detail="такой записи нет")
     return FileResponse(
         path, media_type=audio_media_type(path), headers={"Cache-Control": "private, no-store"}
     )
@@ -216,7 +231,9 @@ async def call_audio(call_sid: str, name: str, user: AdminUser, phone: Phone) ->
 @router.post("/calls/{call_sid}/extract")
 async def extract_again(call_sid: str, user: PostUser, phone: Phone) -> RedirectResponse:
     message = await extract_caller_message(phone, call_sid)
-    notice = "message extracted" if message else "nothing the caller said to extract"
+    notice = (
+        "Сообщение извлечено заново." if message else "Звонящий ничего не сказал: извлекать нечего."
+    )
     return RedirectResponse(
         f"/admin/calls/{call_sid}?" + urlencode({"notice": notice}), status_code=303
     )
@@ -226,19 +243,24 @@ async def extract_again(call_sid: str, user: PostUser, phone: Phone) -> Redirect
 async def run_retention(user: PostUser, phone: Phone) -> RedirectResponse:
     days = phone.settings.calls_retention_days
     if days is None:
-        notice = "retention is off (CALLS_RETENTION_DAYS is not set): nothing deleted"
+        notice = "Срок хранения не задан (CALLS_RETENTION_DAYS): ничего не удалено."
     else:
         result = await purge_old_calls(phone.store, Path(phone.settings.calls_log_dir), days)
-        notice = f"retention: {len(result.deleted)} calls older than {days} days deleted"
+        deleted = count_ru(len(result.deleted), "звонок", "звонка", "звонков")
+        notice = f"Удалено: {deleted} старше {count_ru(days, 'дня', 'дней', 'дней')}"
         if result.kept:
-            notice += f", {len(result.kept)} kept (files could not be removed)"
+            kept = count_ru(len(result.kept), "звонок", "звонка", "звонков")
+            notice += f"; оставлено {kept}: их файлы не удалось удалить"
+        notice += "."
     return RedirectResponse("/admin?" + urlencode({"notice": notice}), status_code=303)
 
 
 @router.get("/playground", response_class=HTMLResponse)
 async def playground(request: Request, user: AdminUser, phone: Phone) -> HTMLResponse:
+    status: VoiceStatus | None = None
     try:
         voices = await phone.orchestrator.voices()
+        status = voice_status(await phone.orchestrator.health_report())
         error = None
     except OrchestratorError as exc:
         voices, error = [], str(exc)
@@ -246,7 +268,8 @@ async def playground(request: Request, user: AdminUser, phone: Phone) -> HTMLRes
         request,
         "admin/playground.html",
         user,
-        voices=voices,
+        voices=[{**voice, "label": voice_label(voice, status)} for voice in voices],
+        voice_status=status,
         engines=PLAYGROUND_ENGINES,
         voices_error=error,
         max_chars=MAX_PLAYGROUND_CHARS,
@@ -263,13 +286,13 @@ async def playground_speak(
 ) -> Response:
     """The orchestrator's `/tts` for the typed text, as WAV (502 with the reason on failure)."""
     if not text.strip():
-        raise HTTPException(status_code=400, detail="type some text to speak")
+        raise HTTPException(status_code=400, detail="введите текст, который нужно озвучить")
     if engine not in PLAYGROUND_ENGINES:
-        raise HTTPException(status_code=400, detail=f"unknown engine {engine!r}")
+        raise HTTPException(status_code=400, detail=f"неизвестный движок {engine!r}")
     try:
         wav = await phone.orchestrator.tts_wav(
             text, phone.settings.tts_language, voice=voice or None, engine=engine or None
         )
     except OrchestratorError as exc:
-        raise HTTPException(status_code=502, detail=str(exc)) from exc
+        raise HTTPException(status_code=502, detail=f"Оркестратор не озвучил текст: {exc}") from exc
     return Response(wav, media_type="audio/wav", headers={"Cache-Control": "no-store"})

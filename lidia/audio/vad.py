@@ -91,6 +91,7 @@ class StreamingVad:
         min_silence_ms: int = 250,
         min_speech_ms: int = 150,
         speech_pad_ms: int = 100,
+        pre_roll_ms: int = 500,
         max_speech_s: float | None = None,
         model_path: Path | None = None,
     ) -> None:
@@ -99,6 +100,10 @@ class StreamingVad:
         self.min_silence = PHONE_RATE * min_silence_ms // 1000
         self.min_speech = PHONE_RATE * min_speech_ms // 1000
         self.pad = PHONE_RATE * speech_pad_ms // 1000
+        # Silero confirms speech on 8 kHz μ-law 200-300 ms after it begins: an utterance
+        # starts this long before that point, or its first syllables are lost. It costs no
+        # latency (the end of speech is padded by `pad` alone).
+        self.pre_roll = max(self.pad, PHONE_RATE * pre_roll_ms // 1000)
         self.max_speech = int(max_speech_s * PHONE_RATE) if max_speech_s else None
         self._session = load_session(model_path)
         self._upsampler = soxr.ResampleStream(
@@ -161,7 +166,9 @@ class StreamingVad:
             if end - self._candidate >= max(self.min_speech, WINDOW_8K):
                 self._speech_start = self._candidate
                 self._candidate = None
-                return VadEvent("speech_start", max(0, self._speech_start - self.pad), decided=end)
+                return VadEvent(
+                    "speech_start", max(0, self._speech_start - self.pre_roll), decided=end
+                )
         elif probability < self.neg_threshold:
             self._candidate = None  # a click or a cough, not a turn
         return None

@@ -13,13 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lidia.core.errors import LidiaError
+from lidia.core.errors import LidiaError, error_body
 
 log = logging.getLogger(__name__)
-
-
-def error_body(message: str, *, error_type: str, code: str, param: str | None = None) -> dict:
-    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
 async def _lidia_error(_: Request, exc: Exception) -> JSONResponse:

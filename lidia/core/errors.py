@@ -7,7 +7,13 @@ OpenAI's shape so one client-side parser fits all routes:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+
+def error_body(message: str, *, error_type: str, code: str, param: str | None = None) -> dict:
+    """The JSON body of every error response, in OpenAI's shape."""
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
 class LidiaError(Exception):
@@ -23,14 +29,9 @@ class LidiaError(Exception):
         self.param = param
 
     def to_body(self) -> dict:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.error_type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
+        return error_body(
+            self.message, error_type=self.error_type, code=self.code, param=self.param
+        )
 
 
 class InvalidTextError(LidiaError):
@@ -86,7 +87,31 @@ class EngineUnavailableError(LidiaError):
     code = "engine_unavailable"
 
 
+class ModelNotFoundError(LidiaError):
+    status_code = 404
+    code = "model_not_found"
+
+
 class AuthenticationError(LidiaError):
     status_code = 401
     error_type = "authentication_error"
     code = "invalid_api_key"
+
+
+# The field names engines and codecs give the values they check: OpenAI's (`input` for the
+# text to speak, `file` for an uploaded recording). Routes whose fields are named otherwise
+# rename them with `route_fields`.
+TEXT_FIELD = "input"
+AUDIO_FIELD = "file"
+
+
+@contextmanager
+def route_fields(**names: str) -> Iterator[None]:
+    """Errors raised inside name the route's own fields: `route_fields(input="text")` on
+    `/tts` turns `"param": "input"` into `"param": "text"`."""
+    try:
+        yield
+    except LidiaError as exc:
+        if exc.param in names:
+            exc.param = names[exc.param]
+        raise

@@ -1,43 +1,36 @@
-"""Prometheus metrics for the orchestrator: `GET /metrics` in the text exposition format.
+"""Prometheus metrics for any of our apps: `GET /metrics` in the text exposition format.
 
 Each app gets its own `CollectorRegistry` (never the process-global one), so several apps in
-one process (tests, embedders) do not collide. What is measured:
+one process (tests, embedders) do not collide. Every app measures its HTTP traffic:
 
 - `lidia_http_requests_total{method,route,status}` and
   `lidia_http_request_duration_seconds{method,route,status}`: per route *template*
   (`/v1/audio/speech`, not the raw path, so label values stay bounded). Streamed responses
   count until their last byte is sent.
-- `lidia_tts_synthesis_seconds{engine}`, `lidia_stt_transcription_seconds{engine}`: time
-  spent producing speech / transcripts, recorded by the routes through `app_metrics()`.
-- `lidia_tts_fallback_total{engine}`: requests that wanted the cloned voice (XTTS) but were
-  spoken by another engine.
-- Read from the live services at scrape time (no bookkeeping to drift):
-  `lidia_tts_queue_depth{engine}`, `lidia_tts_fallback_active`, `lidia_engine_loaded{kind}`,
-  `lidia_llm_errors_total{kind}`, `lidia_llm_retries_total{kind}`,
-  `lidia_llm_turns_total{outcome}`, `lidia_llm_up`.
+
+An app adds its own families by passing collectors to `install_metrics` or by registering
+metrics on `Metrics.registry` (the orchestrator's engines: `lidia.orchestrator.metrics`).
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Generic, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-log = logging.getLogger(__name__)
-
 UNMATCHED_ROUTE = "<unmatched>"
+SourceT = TypeVar("SourceT")
 # Speech requests take seconds, health checks milliseconds: buckets cover both.
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
-_ENGINE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60, 120)
 
 router = APIRouter(tags=["service"])
 
@@ -46,9 +39,9 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 
 
 class Metrics:
-    """The metrics of one app. Counters/histograms are thread-safe (prometheus-client)."""
+    """The HTTP metrics of one app. Counters/histograms are thread-safe (prometheus-client)."""
 
-    def __init__(self, services_of: Callable[[], object | None]) -> None:
+    def __init__(self, collectors: Iterable[Collector] = ()) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "lidia_http_requests",
@@ -63,27 +56,8 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.synthesis = Histogram(
-            "lidia_tts_synthesis_seconds",
-            "Time to synthesize one request's speech",
-            ["engine"],
-            buckets=_ENGINE_BUCKETS,
-            registry=self.registry,
-        )
-        self.transcription = Histogram(
-            "lidia_stt_transcription_seconds",
-            "Time to decode and transcribe one upload",
-            ["engine"],
-            buckets=_ENGINE_BUCKETS,
-            registry=self.registry,
-        )
-        self.fallback = Counter(
-            "lidia_tts_fallback",
-            "Requests for the cloned voice spoken by another engine",
-            ["engine"],
-            registry=self.registry,
-        )
-        self.registry.register(ServicesCollector(services_of))
+        for collector in collectors:
+            self.registry.register(collector)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         # Only known methods become labels: made-up ones must not grow the series without end.
@@ -91,96 +65,8 @@ class Metrics:
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)
 
-    def observe_synthesis(self, engine: str, seconds: float, *, wanted_clone: bool) -> None:
-        """Record one synthesis; `wanted_clone` = the caller asked for XTTS / "lidia"."""
-        self.synthesis.labels(engine).observe(seconds)
-        if wanted_clone and engine != "xtts":
-            self.fallback.labels(engine).inc()
-
-    def observe_transcription(self, engine: str, seconds: float) -> None:
-        self.transcription.labels(engine).observe(seconds)
-
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class ServicesCollector(Collector):
-    """Reads queue depths, engine state and LLM counters from the services when scraped."""
-
-    def __init__(self, services_of: Callable[[], object | None]) -> None:
-        self._services_of = services_of
-
-    def describe(self) -> Iterable[Metric]:
-        return []  # values appear only once the services are up; nothing to pre-declare
-
-    def collect(self) -> Iterator[Metric]:
-        services = self._services_of()
-        if services is None:
-            return
-        yield _engines_loaded(services)
-        voice = getattr(services, "voice", None)
-        if voice is not None:
-            yield from _voice_metrics(voice, services)
-        health = getattr(services, "llm_health", None)
-        if health is not None:
-            yield from _llm_metrics(health.snapshot())
-
-
-def _engines_loaded(services: object) -> Metric:
-    family = GaugeMetricFamily(
-        "lidia_engine_loaded", "1 when the engine kind is loaded and serving", labels=["kind"]
-    )
-    family.add_metric(["stt"], float(getattr(services, "stt", None) is not None))
-    family.add_metric(["tts"], float(getattr(services, "voice", None) is not None))
-    return family
-
-
-def _voice_metrics(voice: object, services: object) -> Iterator[Metric]:
-    depth = GaugeMetricFamily(
-        "lidia_tts_queue_depth",
-        "Synthesis requests waiting for or holding an engine",
-        labels=["engine"],
-    )
-    for engine in loaded_engine_names(voice):
-        depth.add_metric([engine], float(voice.queue_depth(engine)))  # type: ignore[attr-defined]
-    yield depth
-    settings = getattr(services, "settings", None)
-    wanted_clone = getattr(settings, "tts_engine", "auto") in ("auto", "xtts")
-    active = GaugeMetricFamily(
-        "lidia_tts_fallback_active",
-        "1 when the cloned voice (XTTS) is wanted but a fallback engine is the primary",
-    )
-    active.add_metric([], float(wanted_clone and voice.primary != "xtts"))  # type: ignore[attr-defined]
-    yield active
-
-
-def loaded_engine_names(voice: object) -> list[str]:
-    """Names of the engines a `VoiceService` has loaded, primary first."""
-    primary: str = voice.primary  # type: ignore[attr-defined]
-    names = {v.engine for v in voice.voices()}  # type: ignore[attr-defined]
-    return [primary, *sorted(names - {primary})]
-
-
-def _llm_metrics(snapshot: dict) -> Iterator[Metric]:
-    errors = CounterMetricFamily(
-        "lidia_llm_errors", "LLM turns that failed after retries, by kind", labels=["kind"]
-    )
-    for kind, count in sorted(snapshot.get("errors_by_kind", {}).items()):
-        errors.add_metric([kind], float(count))
-    yield errors
-    retries = CounterMetricFamily(
-        "lidia_llm_retries", "LLM calls retried, by the error kind", labels=["kind"]
-    )
-    for kind, count in sorted(snapshot.get("retries_by_kind", {}).items()):
-        retries.add_metric([kind], float(count))
-    yield retries
-    turns = CounterMetricFamily("lidia_llm_turns", "LLM turns by outcome", labels=["outcome"])
-    turns.add_metric(["success"], float(snapshot.get("successes", 0)))
-    turns.add_metric(["failure"], float(snapshot.get("failures", 0)))
-    yield turns
-    up = GaugeMetricFamily("lidia_llm_up", "1 when the LLM is configured and its last turn worked")
-    up.add_metric([], float(snapshot.get("status") == "ok"))
-    yield up
 
 
 class MetricsMiddleware:
@@ -241,12 +127,34 @@ def template_regex(template: str) -> re.Pattern[str]:
     return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
 
 
-def install_metrics(app: FastAPI) -> Metrics:
-    """Create the app's `Metrics`, add the middleware and the `/metrics` route.
+class LiveCollector(Collector, Generic[SourceT]):
+    """Families read from an app's live state when scraped, so no bookkeeping can drift.
+
+    `source_of` returns that state (None until the app's lifespan has built it: then nothing
+    is exposed); subclasses turn it into metric families in `collect_from`.
+    """
+
+    def __init__(self, source_of: Callable[[], SourceT | None]) -> None:
+        self._source_of = source_of
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # values appear only once the state is up; nothing to pre-declare
+
+    def collect(self) -> Iterator[Metric]:
+        source = self._source_of()
+        if source is not None:
+            yield from self.collect_from(source)
+
+    def collect_from(self, source: SourceT) -> Iterator[Metric]:
+        raise NotImplementedError
+
+
+def install_metrics(app: FastAPI, *collectors: Collector) -> Metrics:
+    """Create the app's `Metrics` (with any extra `collectors`), the middleware and `/metrics`.
 
     Call before the app starts and *after* other middleware, so this one is outermost.
     """
-    metrics = Metrics(lambda: getattr(app.state, "services", None))
+    metrics = Metrics(collectors)
     app.state.metrics = metrics
     # The OpenAPI schema lists every route template, whatever routers they came from.
     app.add_middleware(

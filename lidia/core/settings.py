@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,8 +18,14 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]  # the checkout: models/, Ли
 
 
 class Settings(BaseSettings):
+    # env_ignore_empty: `.env` lines like `OPENWEBUI_API_KEY=` (and empty variables) mean
+    # "not set": the field keeps its default instead of becoming the empty string.
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        case_sensitive=False,
     )
 
     # --- Service -------------------------------------------------------------------------
@@ -46,7 +53,7 @@ class Settings(BaseSettings):
     stt_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
 
     # --- Text to speech -------------------------------------------------------------------
-    tts_engine: Literal["auto", "xtts", "rhvoice", "espeak"] = "auto"
+    tts_engine: str = "auto"  # "auto" or an engine name; lidia.tts.registry checks it at startup
     tts_device: str = "auto"  # auto | cpu | cuda | cuda:1 ...
     tts_max_chars: int = Field(default=5000, ge=1)
     tts_chunk_chars: int = Field(default=180, ge=40, le=182)
@@ -59,6 +66,11 @@ class Settings(BaseSettings):
     voice_samples_count: int = Field(default=3, ge=0)  # 0 = all clips
     xtts_temperature: float = Field(default=0.65, gt=0.0, le=2.0)
     xtts_stream_chunk_size: int = Field(default=20, ge=4)
+    # linear: each streamed piece vocoded once; coqui: its quadratic inference_stream.
+    xtts_stream_mode: Literal["linear", "coqui"] = "linear"
+    # float16 autocast; auto = CUDA with compute capability >= 7.0 (never Pascal, CPU).
+    xtts_half_precision: Literal["auto", "on", "off"] = "auto"
+    xtts_warmup: Literal["auto", "on", "off"] = "auto"  # auto = on CUDA only
     rhvoice_voice: str = "anna"
     rhvoice_data_path: Path = Path("/usr/share/RHVoice")
     rhvoice_config_path: Path = Path("/etc/RHVoice")
@@ -118,6 +130,7 @@ class Settings(BaseSettings):
     vad_min_silence_ms: int = Field(default=300, ge=32)  # <300 splits at commas
     vad_min_speech_ms: int = Field(default=150, ge=0)
     vad_speech_pad_ms: int = Field(default=100, ge=0)
+    vad_pre_roll_ms: int = Field(default=500, ge=0)  # kept before speech start
     max_utterance_s: float = Field(default=30.0, gt=0)
     max_call_s: float = Field(default=1800.0, gt=0)
     max_message_s: int = Field(default=120, ge=1)
@@ -126,30 +139,26 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
     admin_secret: SecretStr | None = None  # signs CSRF tokens; random per process when unset
     calls_retention_days: int | None = Field(default=None, ge=1)  # None: keep forever
+    timezone: str = "Europe/Moscow"  # IANA zone the dashboard shows times in (stored in UTC)
 
-    @field_validator(
-        "orchestrator_api_key",
-        "gemini_api_key",
-        "openwebui_api_key",
-        "openai_api_key",
-        "twilio_auth_token",
-        "gemini_base_url",
-        "openwebui_url",
-        "openai_base_url",
-        "redis_url",
-        "xtts_model_dir",
-        "public_base_url",
-        "twilio_account_sid",
-        "database_url",
-        "admin_password",
-        "admin_secret",
-        "calls_retention_days",
-        mode="before",
-    )
+    # --- Telling the owner (every channel whose settings are set gets each call's notice) --
+    telegram_bot_token: SecretStr | None = None
+    telegram_chat_id: str | None = None
+    telegram_api_base_url: str = "https://api.telegram.org"
+    smtp_url: SecretStr | None = None  # smtp://user:password@host:587 (STARTTLS)
+    notify_email_to: str | None = None  # comma-separated addresses
+    notify_email_from: str | None = None
+    notify_webhook_url: str | None = None
+    notify_webhook_secret: SecretStr | None = None  # signs the body: X-Lidia-Signature
+
+    @field_validator("timezone")
     @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        # `.env` lines like `OPENWEBUI_API_KEY=` mean "not set", not "the empty string".
-        return None if value == "" else value
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name: Europe/Moscow)") from exc
+        return value
 
     @property
     def xtts_dir(self) -> Path:

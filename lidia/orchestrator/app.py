@@ -13,14 +13,23 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from lidia.core.error_handlers import install_error_handlers
-from lidia.core.metrics import install_metrics
 from lidia.core.serve import serve
 from lidia.core.settings import Settings, get_settings
-from lidia.llm.backends import ChatModel
+from lidia.llm.base import ChatModel
 from lidia.orchestrator.auth import install_auth
-from lidia.orchestrator.routes import conversation, messages, openai_api, service, speech
+from lidia.orchestrator.metrics import install_orchestrator_metrics
+from lidia.orchestrator.routes import (
+    conversation,
+    messages,
+    openai_chat,
+    openai_models,
+    openai_speech,
+    openai_transcriptions,
+    service,
+    speech,
+)
 from lidia.orchestrator.services import build_services
-from lidia.stt.faster_whisper import SpeechToText
+from lidia.stt.base import SpeechToText
 from lidia.tts.service import SpeechSynthesizer, VoiceService
 
 log = logging.getLogger("orchestrator")
@@ -55,10 +64,11 @@ def create_app(
     app.include_router(service.router)
     app.include_router(speech.router)
     app.include_router(conversation.router)
-    app.include_router(openai_api.router)
+    for openai_router in (openai_models, openai_speech, openai_transcriptions, openai_chat):
+        app.include_router(openai_router.router)
     app.include_router(messages.router)
     install_auth(app, settings.orchestrator_api_key)
-    install_metrics(app)  # last: its middleware is outermost, so 401s are counted too
+    install_orchestrator_metrics(app)  # last: its middleware is outermost, so 401s are counted too
     return app
 
 

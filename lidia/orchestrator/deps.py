@@ -10,7 +10,7 @@ from lidia.core.errors import EngineUnavailableError
 from lidia.core.settings import Settings
 from lidia.orchestrator.services import Services
 from lidia.secretary.brain import Secretary
-from lidia.stt.faster_whisper import SpeechToText
+from lidia.stt.base import SpeechToText
 from lidia.tts.service import VoiceService
 
 

@@ -12,11 +12,17 @@ import logging
 from dataclasses import dataclass
 
 from lidia.core.settings import Settings
-from lidia.llm.backends import ChatModel, LLMHealth, build_chat_model, with_retries
+from lidia.llm.base import ChatModel
+from lidia.llm.health import LLMHealth
+from lidia.llm.registry import build_chat_model
+from lidia.llm.retries import with_retries
 from lidia.secretary.brain import Secretary
 from lidia.secretary.sessions import SessionStore, build_session_store
-from lidia.stt.faster_whisper import FasterWhisperEngine, SpeechToText
-from lidia.tts.service import SpeechSynthesizer, VoiceService
+from lidia.stt.base import SpeechToText
+from lidia.stt.faster_whisper import FasterWhisperEngine
+from lidia.tts.base import SpeechSynthesizer
+from lidia.tts.registry import check_engine_setting
+from lidia.tts.service import VoiceService
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +102,10 @@ async def build_services(
     llm: ChatModel | None = None,
     tts: SpeechSynthesizer | VoiceService | None = None,
 ) -> Services:
-    """Load whatever was not injected. Injected engines are used as they are."""
+    """Load whatever was not injected. Injected engines are used as they are.
+    A TTS_ENGINE that names no engine stops the start (ValueError), like a bad setting."""
+    if tts is None:
+        check_engine_setting(settings.tts_engine)
     stt_task = asyncio.to_thread(load_stt, settings) if stt is None else _ready((stt, None))
     voice_task = (
         asyncio.to_thread(load_voice, settings)

@@ -12,12 +12,16 @@ from starlette.datastructures import UploadFile
 
 from lidia.audio.codecs import CONTENT_TYPES, decode_audio, encode_audio
 from lidia.core.errors import (
+    AUDIO_FIELD,
+    TEXT_FIELD,
     AudioTooLargeError,
     EmptyAudioError,
     InvalidAudioError,
     UnsupportedLanguageError,
+    route_fields,
 )
-from lidia.stt.faster_whisper import STT_SAMPLE_RATE, SpeechToText, Transcript
+from lidia.stt.base import STT_SAMPLE_RATE, SpeechToText, Transcript
+from lidia.text.language import base_language
 from lidia.tts.service import VoiceService
 
 _READ_BLOCK = 1024 * 1024
@@ -52,7 +56,7 @@ def resolve_language(requested: str | None, default: str) -> str | None:
     Locale forms ("ru-RU", "ru_RU") are reduced to the language code the engines use.
     """
     language = (requested or "").strip() or default
-    language = language.replace("_", "-").split("-")[0].lower()
+    language = base_language(language)
     return None if language == "auto" else language
 
 
@@ -69,10 +73,14 @@ async def transcribe_bytes(
     prompt: str | None = None,
     temperature: float = 0.0,
     word_timestamps: bool = False,
+    audio_field: str = AUDIO_FIELD,
 ) -> Transcript:
-    """Decode any container and transcribe it, both off the event loop."""
+    """Decode any container and transcribe it, both off the event loop.
+
+    `audio_field` is the route's name for the upload: errors about the audio name it."""
     check_stt_language(stt, language)
-    samples = await asyncio.to_thread(decode_audio, data, sample_rate=STT_SAMPLE_RATE)
+    with route_fields(**{AUDIO_FIELD: audio_field}):
+        samples = await asyncio.to_thread(decode_audio, data, sample_rate=STT_SAMPLE_RATE)
     return await asyncio.to_thread(
         stt.transcribe,
         samples,
@@ -92,11 +100,15 @@ async def synthesize_bytes(
     engine: str | None = None,
     speed: float = 1.0,
     fmt: str = "wav",
+    text_field: str = TEXT_FIELD,
 ) -> tuple[bytes, str, str]:
-    """Synthesize and encode; returns (bytes, content type, name of the engine that spoke)."""
+    """Synthesize and encode; returns (bytes, content type, name of the engine that spoke).
+
+    `text_field` is the route's name for the text: errors about the text name it."""
     engine_name = voice.engine_for(voice_id, engine).name
-    samples, sample_rate = await voice.synthesize(
-        text, language=language, voice=voice_id, engine=engine, speed=speed
-    )
+    with route_fields(**{TEXT_FIELD: text_field}):
+        samples, sample_rate = await voice.synthesize(
+            text, language=language, voice=voice_id, engine=engine, speed=speed
+        )
     data = await asyncio.to_thread(encode_audio, samples, sample_rate, fmt)
     return data, CONTENT_TYPES[fmt], engine_name

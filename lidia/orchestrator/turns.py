@@ -21,7 +21,7 @@ import numpy as np
 from lidia.core.errors import InvalidTextError
 from lidia.orchestrator.speech_ops import transcribe_bytes
 from lidia.secretary.brain import NO_SPEECH_REPLY, Secretary
-from lidia.stt.faster_whisper import SpeechToText, Transcript
+from lidia.stt.base import SpeechToText, Transcript
 from lidia.text.sentences import SentenceStream
 from lidia.tts.service import VoiceService
 
@@ -123,7 +123,11 @@ async def stream_turn(ctx: TurnContext, audio: bytes, session_id: str) -> AsyncI
         spoken = 0
         while (sentence := await sentences.get()) is not None:
             try:
-                pieces = ctx.voice.stream(sentence, language=ctx.tts_language)
+                # Only a turn's first sentence jumps the engine queue: later ones take
+                # their turn behind other callers' first sentences.
+                pieces = ctx.voice.stream(
+                    sentence, language=ctx.tts_language, first_chunk_priority=spoken == 0
+                )
             except InvalidTextError:
                 # Nothing to say aloud ("***", a lone emoji): skip it, the turn goes on.
                 log.info("skipping an unspeakable piece of the reply: %r", sentence[:40])

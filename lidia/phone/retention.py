@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lidia.phone.call_store import CallStore
-from lidia.phone.media_stream import CALL_SID_PATTERN
+from lidia.phone.ids import CALL_SID_PATTERN
 
 log = logging.getLogger("phone.retention")
 

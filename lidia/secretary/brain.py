@@ -14,15 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lidia.core.settings import Settings
-from lidia.llm.backends import (
-    ChatMessage,
-    ChatModel,
+from lidia.llm.base import ChatMessage, ChatModel
+from lidia.llm.errors import (
     LLMError,
-    LLMHealth,
     LLMInternalError,
     LLMMalformedError,
     LLMNotConfiguredError,
 )
+from lidia.llm.health import LLMHealth
 from lidia.secretary.sessions import SessionStore
 
 logger = logging.getLogger(__name__)
@@ -81,7 +80,7 @@ def load_persona(path: Path, settings: Settings) -> str:
 class Secretary:
     """Runs conversation turns. Use from the event loop; engines are async throughout.
 
-    `chat_model` should already carry the retry policy (`llm_service.with_retries`); None means
+    `chat_model` should already carry the retry policy (`retries.with_retries`); None means
     the LLM is not configured and every turn gets the fallback reply.
     """
 

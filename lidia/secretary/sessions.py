@@ -21,7 +21,7 @@ from typing import Protocol
 import redis.asyncio as aioredis
 
 from lidia.core.settings import Settings
-from lidia.llm.backends import ChatMessage
+from lidia.llm.base import ChatMessage
 
 
 class SessionStore(Protocol):

@@ -1,15 +1,13 @@
-"""Speech to text: the `SpeechToText` interface and its faster-whisper engine.
+"""Speech to text on faster-whisper (CTranslate2): the `SpeechToText` engine and its loaders.
 
-(Interface fixed here; the engine implementation follows below.)
+The interface (`SpeechToText`, `Transcript`, `Segment`, `Word`) lives in `lidia.stt.base`.
 """
 
 from __future__ import annotations
 
 import ctypes
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import ctranslate2
 import numpy as np
@@ -19,73 +17,7 @@ from faster_whisper.transcribe import Segment as WhisperSegment
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from lidia.core import errors
-
-STT_SAMPLE_RATE = 16_000  # every engine takes float32 mono at this rate
-
-
-@dataclass(frozen=True)
-class Word:
-    start: float
-    end: float
-    word: str
-    probability: float
-
-
-@dataclass(frozen=True)
-class Segment:
-    id: int
-    start: float
-    end: float
-    text: str
-    avg_logprob: float = 0.0
-    no_speech_prob: float = 0.0
-    words: tuple[Word, ...] = ()
-
-
-@dataclass(frozen=True)
-class Transcript:
-    text: str
-    language: str
-    language_probability: float
-    duration: float  # seconds of input audio
-    segments: tuple[Segment, ...] = field(default_factory=tuple)
-
-
-@runtime_checkable
-class SpeechToText(Protocol):
-    """A loaded speech recogniser. `transcribe` blocks: call it from a worker thread."""
-
-    name: str  # engine name, e.g. "faster-whisper"
-    model: str  # model name or path as configured
-    device: str  # resolved device, e.g. "cpu", "cuda:0"
-
-    @property
-    def languages(self) -> frozenset[str]:
-        """Language codes the loaded model can recognise."""
-        ...
-
-    def transcribe(
-        self,
-        audio: np.ndarray,
-        language: str | None,
-        *,
-        prompt: str | None = None,
-        temperature: float = 0.0,
-        word_timestamps: bool = False,
-    ) -> Transcript:
-        """Transcribe float32 mono audio at `STT_SAMPLE_RATE`.
-
-        `language=None` detects the language. Raises `errors.UnsupportedLanguageError`
-        when the model cannot recognise `language` (an English-only model asked for "ru").
-        """
-        ...
-
-    def info(self) -> dict:
-        """JSON-safe state for `/health` (engine, model, device, compute type, ...)."""
-        ...
-
-
-# --------------------------------------------------------------------------- faster-whisper
+from lidia.stt.base import STT_SAMPLE_RATE, Segment, Transcript, Word
 
 GET_MODELS_HINT = "run `make models` to download it, or set WHISPER_MODEL to a local directory"
 # OpenAI's rule for temperature 0: retry with rising temperature when a decode looks
@@ -282,6 +214,7 @@ class FasterWhisperEngine:
             raise errors.EngineUnavailableError(
                 f"cannot load Whisper model {path} on {kind}:{index} as {chosen_type}: {exc}"
             ) from exc
+        warm_up(whisper)
         return cls(
             whisper,
             model=model,
@@ -368,6 +301,22 @@ class FasterWhisperEngine:
                 language, self._languages, what=f"speech recognition model {self.model!r}"
             )
         return code
+
+
+def warm_up(whisper: WhisperModel) -> None:
+    """Half a second of silence through encoder and decoder (no VAD, which would skip it),
+    so the first caller does not pay for CUDA's lazy initialisation. Blocking."""
+    silence = np.zeros(STT_SAMPLE_RATE // 2, dtype=np.float32)
+    segments, _info = whisper.transcribe(
+        silence,
+        beam_size=1,
+        temperature=0.0,
+        vad_filter=False,
+        without_timestamps=True,
+        max_new_tokens=4,
+    )
+    for _segment in segments:  # lazy: the decoder runs only when iterated
+        pass
 
 
 def _segment(index: int, segment: WhisperSegment, *, shift: float, duration: float) -> Segment:

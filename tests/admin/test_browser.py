@@ -2,8 +2,10 @@
 
 Seeded calls (CallStore API + espeak-ng WAVs) on a live uvicorn server; the test logs in
 (HTTP Basic), sees the calls, filters, opens a call, checks that an `<audio>` element loads
-real audio (positive duration), and downloads the exports. Screenshots of the list and the
-call page go to `temp/screenshots/` for a human to look at.
+real audio (positive duration), and downloads the exports. Then the Russian dashboard with
+local times (TIMEZONE=Europe/Moscow) at a desktop (1280 px) and a phone (390 px) width, checked
+for text that overflows the screen. Screenshots go to `temp/screenshots/` for a human to look
+at (`scripts/dashboard_screenshots.py` makes the README's from the same seed).
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ def dashboard_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return store
 
     store = asyncio.run(seed())
-    settings = make_settings(root, admin_username=USER, admin_password=PASSWORD)
+    settings = make_settings(
+        root, admin_username=USER, admin_password=PASSWORD, timezone="Europe/Moscow"
+    )
     app = create_app(settings, orchestrator_url="http://127.0.0.1:9", call_store=store)
     with live_server(app) as url:
         yield url
@@ -103,7 +107,9 @@ def test_the_owner_reviews_calls_in_a_browser(dashboard_url: str, browser) -> No
 
     with page.expect_download() as csv_download:
         page.click("#export-csv")
-    exported = list(csv.DictReader(io.StringIO(Path(csv_download.value.path()).read_text())))
+    exported_text = Path(csv_download.value.path()).read_bytes().decode("utf-8")
+    assert exported_text.startswith("\ufeff")  # the BOM Excel needs to read Cyrillic
+    exported = list(csv.DictReader(io.StringIO(exported_text.removeprefix("\ufeff"))))
     assert [row["call_sid"] for row in exported] == [MIDDLE]
 
     page.click(f'li.call[data-call-sid="{MIDDLE}"] a')
@@ -128,3 +134,56 @@ def test_the_owner_reviews_calls_in_a_browser(dashboard_url: str, browser) -> No
     data = json.loads(Path(json_download.value.path()).read_text())
     assert data["call"]["call_sid"] == MIDDLE and len(data["turns"]) == 2
     context.close()
+
+
+# Text that runs past the right edge of the screen, or a page wider than the screen.
+OVERFLOW_CHECK = """() => {
+    const width = document.documentElement.clientWidth;
+    const wide = [...document.querySelectorAll('body *')]
+        .filter((el) => el.getBoundingClientRect().right > width + 1)
+        .map((el) => el.tagName + '.' + el.className);
+    return {scroll: document.documentElement.scrollWidth, width, wide};
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
+def test_the_dashboard_is_russian_with_local_times_at_every_width(
+    dashboard_url: str, browser, width: int
+) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(
+        http_credentials={"username": USER, "password": PASSWORD},
+        viewport={"width": width, "height": 900},
+        locale="ru-RU",
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(dashboard_url + "/admin")
+    assert page.inner_text("#total") == "3 звонка"
+    assert page.inner_text("#timezone").startswith("Europe/Moscow, UTC+3")
+    times = page.locator("li.call time").all_inner_texts()
+    assert times == ["9 марта 2026, 15:00", "5 марта 2026, 15:00", "1 марта 2026, 15:00"]
+    outcomes = page.locator("li.call .outcome").all_inner_texts()
+    assert outcomes == ["разговор", "оставил(а) сообщение", "завершён"]
+    assert "UTC</" not in page.content() and "completed" not in page.inner_text("main")
+    assert_fits(page, width)
+    page.screenshot(path=str(SCREENSHOTS / f"admin_list_{width}.png"), full_page=True)
+
+    page.click(f'li.call[data-call-sid="{MIDDLE}"] a')
+    page.wait_for_url(f"**/admin/calls/{MIDDLE}")
+    assert page.inner_text("#started") == "5 марта 2026, 15:00"
+    assert page.inner_text("#outcome") == "оставил(а) сообщение"
+    page.click("details summary")
+    assert page.locator(".events .event").all_inner_texts() == ["звонящий перебил Лидию"]
+    assert_fits(page, width)
+    page.screenshot(path=str(SCREENSHOTS / f"admin_call_{width}.png"), full_page=True)
+
+    page.goto(dashboard_url + "/admin/playground")  # the orchestrator is down in this test
+    assert "Оркестратор недоступен" in page.inner_text("main")
+    assert_fits(page, width)
+    context.close()
+
+
+def assert_fits(page, width: int) -> None:
+    layout = page.evaluate(OVERFLOW_CHECK)
+    assert layout["scroll"] <= width and layout["wide"] == [], layout

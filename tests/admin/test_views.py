@@ -5,12 +5,14 @@ on the real PostgreSQL at 127.0.0.1:5432."""
 from __future__ import annotations
 
 import base64
+import codecs
 import csv
 import io
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import pytest
 from fastapi.testclient import TestClient
@@ -56,6 +58,13 @@ def listed(page: str) -> list[str]:
     return re.findall(r'data-call-sid="(CA\w+)"', page)
 
 
+def excel_text(data: bytes) -> str:
+    """How Excel on Windows opens a CSV: UTF-8 only when it starts with a BOM, else cp1251."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8")
+    return data.decode("cp1251", errors="replace")
+
+
 # ------------------------------------------------------------------------------------ auth
 
 
@@ -64,7 +73,7 @@ def test_without_a_password_the_dashboard_is_disabled(tmp_path: Path) -> None:
         for path in ("/admin", f"/admin/calls/{NEWEST}", "/admin/export.csv", "/admin/playground"):
             response = client.get(path, auth=AUTH)
             assert response.status_code == 503
-            assert "disabled: set ADMIN_PASSWORD" in response.text
+            assert "Панель звонков выключена" in response.text and "ADMIN_PASSWORD" in response.text
             assert "CA" not in response.text and "csrf" not in response.text
         assert client.post("/admin/retention", auth=AUTH).status_code == 503
 
@@ -112,7 +121,8 @@ def test_post_actions_need_the_token_and_the_same_origin(client: TestClient) -> 
         headers=same,
         follow_redirects=False,
     )
-    assert response.status_code == 303 and "retention+is+off" in response.headers["location"]
+    assert response.status_code == 303
+    assert "Срок хранения не задан" in unquote_plus(response.headers["location"])
     assert client.get("/admin/retention", auth=AUTH).status_code == 405  # actions are POST only
 
 
@@ -123,10 +133,51 @@ def test_the_list_shows_newest_first_with_the_message_marker(client: TestClient)
     page = client.get("/admin", auth=AUTH).text
     assert listed(page) == [NEWEST, MIDDLE, OLDEST]
     assert "+79995550001" in page and "2 реплики" in page and "1 реплика" in page
-    assert "completed" in page
+    assert "3 звонка" in page
+    outcomes = re.findall(r'<span class="outcome">([^<]+)</span>', page)
+    assert outcomes == ["разговор", "оставил(а) сообщение", "завершён"]
+    assert "completed" not in page and "conversation" not in page
     assert "✉ Иван Петров: перезвонить про заказ 42" in page
     assert page.count("message-marker") == 1
     assert '<meta name="viewport"' in page  # made for phone screens too
+
+
+@pytest.mark.parametrize(
+    ("zone", "newest", "middle", "offset"),
+    [
+        ("Europe/Moscow", "9 марта 2026, 15:00", "5 марта 2026, 15:00", "UTC+3"),
+        ("Asia/Vladivostok", "9 марта 2026, 22:00", "5 марта 2026, 22:00", "UTC+10"),
+        ("UTC", "9 марта 2026, 12:00", "5 марта 2026, 12:00", "UTC+0"),
+    ],
+)
+def test_times_are_shown_in_the_configured_zone(
+    tmp_path: Path,
+    seeded_store: SqlCallStore,
+    zone: str,
+    newest: str,
+    middle: str,
+    offset: str,
+) -> None:
+    with dashboard(tmp_path, seeded_store, timezone=zone) as client:
+        page = client.get("/admin", auth=AUTH).text
+        times = re.findall(r"<time datetime=\"[^\"]+\">([^<]+)</time>", page)
+        assert times[:2] == [newest, middle]
+        assert f'<span id="timezone">{zone}, {offset}</span>' in page and " UTC</time>" not in page
+        call = client.get(f"/admin/calls/{MIDDLE}", auth=AUTH).text
+        assert f">{middle}</time>" in call and f"({zone}, {offset})" in call
+
+
+def test_the_default_zone_is_moscow(tmp_path: Path) -> None:
+    assert make_settings(tmp_path).timezone == "Europe/Moscow"
+    with pytest.raises(ValueError, match="unknown time zone"):
+        make_settings(tmp_path, timezone="Europe/Atlantis")
+
+
+def test_the_call_page_is_russian(client: TestClient) -> None:
+    page = client.get(f"/admin/calls/{MIDDLE}", auth=AUTH).text
+    assert '<dd id="outcome">оставил(а) сообщение</dd>' in page
+    assert "1 событие" in page  # dtmf is shown as «Нажатые клавиши», not as an event
+    assert re.findall(r'<span class="event">([^<]+)</span>', page) == ["звонящий перебил Лидию"]
 
 
 def test_pagination(client: TestClient) -> None:
@@ -167,7 +218,7 @@ def test_filters_and_search(
 
 def test_a_bad_date_is_a_clear_400(client: TestClient) -> None:
     response = client.get("/admin", auth=AUTH, params={"date_from": "yesterday"})
-    assert response.status_code == 400 and "YYYY-MM-DD" in response.text
+    assert response.status_code == 400 and "ГГГГ-ММ-ДД" in response.json()["error"]["message"]
 
 
 # ------------------------------------------------------------------------------- call page
@@ -228,14 +279,15 @@ def test_the_csv_export_honours_the_filters(client: TestClient) -> None:
     response = client.get("/admin/export.csv", auth=AUTH, params={"caller": "+7"})
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
-    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert response.content.startswith(codecs.BOM_UTF8)  # or Excel reads it as cp1251
+    rows = list(csv.DictReader(io.StringIO(excel_text(response.content))))
     assert [row["call_sid"] for row in rows] == [NEWEST, MIDDLE, OLDEST]
     middle = rows[1]
     assert middle["from_number"] == "+79995550001" and middle["turns"] == "2"
     assert middle["message_left"] == "True" and middle["message_name"] == "Иван Петров"
     assert middle["duration_s"] == "60.0" and middle["started_at"].startswith("2026-03-05")
     assert rows[2]["errors"] == "orchestrator timed out"
-    searched = client.get("/admin/export.csv", auth=AUTH, params={"q": "заказ"}).text
+    searched = excel_text(client.get("/admin/export.csv", auth=AUTH, params={"q": "заказ"}).content)
     assert [row["call_sid"] for row in csv.DictReader(io.StringIO(searched))] == [MIDDLE]
     page = client.get("/admin", auth=AUTH, params={"q": "заказ"}).text
     assert 'href="/admin/export.csv?q=' in page  # the list's export link carries its filters
@@ -277,6 +329,12 @@ def test_the_playground_lists_voices_and_speaks_through_the_phone_service(
         page = client.get("/admin/playground", auth=AUTH).text
         voices = re.findall(r'<option value="([^"]*)">', page)
         assert voices[0] == "" and "lidia" in voices and "rhvoice-anna" in voices
+        # No XTTS checkpoint here: the page says what speaks instead, why, and how to fix it.
+        assert '<strong id="voice-speaking">запасной голос RHVoice</strong>' in page
+        assert "Клонированного голоса нет" in page and "xtts" in page.split('id="voice-reason"')[1]
+        assert "make models" in page and "make voice" in page
+        assert '<option value="lidia">Лидия — сейчас запасной голос RHVoice (клона нет)' in page
+        assert "now spoken by" not in page
         assert re.findall(r'<option value="([^"]*)">', page.split('name="engine"')[1]) == [
             "",
             "xtts",
@@ -307,7 +365,9 @@ def test_the_playground_explains_an_unreachable_orchestrator(tmp_path: Path) -> 
         response = client.post(
             "/admin/playground/speak", auth=AUTH, data={"text": "Привет", "csrf_token": token}
         )
-        assert response.status_code == 502 and "unreachable" in response.json()["detail"]
+        message = response.json()["error"]["message"]
+        assert response.status_code == 502 and message.startswith("Оркестратор не озвучил текст")
+        assert "unreachable" in message
 
 
 def test_static_files_are_served(client: TestClient) -> None:

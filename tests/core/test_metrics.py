@@ -1,132 +1,96 @@
-"""`GET /metrics`: Prometheus text format with request, engine, queue and LLM metrics."""
+"""`install_metrics(app)` on any FastAPI app: HTTP metrics per route template, `/metrics`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Iterator
 
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
-from tests.support.fake_llm_servers import FakeOpenAI, Script
-from tests.support.speech_fixtures import ENGLISH_SENTENCE, espeak_wav
-
-SPEECH = {"model": "tts-1", "input": "Проверка связи.", "voice": "alloy", "response_format": "wav"}
-
-
-def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of `/metrics` as {(name, sorted labels): value}."""
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain; version=")
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
+from lidia.core.metrics import UNMATCHED_ROUTE, LiveCollector, install_metrics
+from tests.support.prometheus import scrape, value
 
 
-def value(samples: dict, name: str, **labels: str) -> float | None:
-    return samples.get((name, tuple(sorted(labels.items()))))
+def bare_app(*collectors: Collector) -> FastAPI:
+    """An app that knows nothing of engines or calls: what the metrics must work for."""
+    app = FastAPI()
+
+    @app.get("/calls/{call_id}")
+    async def call(call_id: str) -> dict:
+        if call_id == "missing":
+            raise HTTPException(status_code=404, detail="no such call")
+        return {"call_id": call_id}
+
+    @app.get("/stream")
+    async def stream() -> StreamingResponse:
+        async def pieces() -> AsyncIterator[bytes]:
+            for piece in (b"Alo", b"-alo"):
+                yield piece
+
+        return StreamingResponse(pieces(), media_type="text/plain")
+
+    install_metrics(app, *collectors)
+    return app
 
 
-def test_requests_are_counted_per_route_template_and_status(
-    make_client: Callable[..., TestClient],
-) -> None:
-    client = make_client()
-    for _ in range(2):
-        assert client.post("/v1/audio/speech", json=SPEECH).status_code == 200
-    assert client.post("/v1/audio/speech", json={**SPEECH, "input": ""}).status_code == 400
-    assert client.get("/v1/models/lidia").status_code == 200
-    assert client.get("/no/such/page").status_code == 404
-    samples = scrape(client)
-    speech = {"method": "POST", "route": "/v1/audio/speech"}
-    assert value(samples, "lidia_http_requests_total", **speech, status="200") == 2
-    assert value(samples, "lidia_http_requests_total", **speech, status="400") == 1
-    assert value(samples, "lidia_http_request_duration_seconds_count", **speech, status="200") == 2
-    assert value(samples, "lidia_http_request_duration_seconds_sum", **speech, status="200") > 0
-    assert (
-        value(
-            samples,
-            "lidia_http_requests_total",
-            method="GET",
-            route="/v1/models/{model_id}",
-            status="200",
-        )
-        == 1
-    )
-    assert (
-        value(samples, "lidia_http_requests_total", method="GET", route="<unmatched>", status="404")
-        == 1
-    )
+class Queue:
+    """A stand-in for an app's live state."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
 
 
-def test_engine_times_queue_depth_and_fallback_use(
-    make_client: Callable[..., TestClient],
-) -> None:
-    client = make_client()
-    assert client.post("/v1/audio/speech", json=SPEECH).status_code == 200
-    # "lidia" on a box without XTTS: spoken by the RHVoice fallback, and counted as such.
-    lidia = {**SPEECH, "voice": "lidia", "model": "tts-1-hd"}
-    assert client.post("/v1/audio/speech", json=lidia).status_code == 200
-    wav = espeak_wav(ENGLISH_SENTENCE)
-    stt = client.post("/v1/audio/transcriptions", files={"file": ("a.wav", wav, "audio/wav")})
-    assert stt.status_code == 200
-    samples = scrape(client)
-    assert value(samples, "lidia_tts_synthesis_seconds_count", engine="rhvoice") == 2
-    assert value(samples, "lidia_tts_fallback_total", engine="rhvoice") == 1
-    assert value(samples, "lidia_tts_fallback_active") == 1
-    assert value(samples, "lidia_stt_transcription_seconds_count", engine="faster-whisper") == 1
-    assert value(samples, "lidia_tts_queue_depth", engine="rhvoice") == 0
-    assert value(samples, "lidia_tts_queue_depth", engine="espeak") == 0
-    assert value(samples, "lidia_engine_loaded", kind="stt") == 1
-    assert value(samples, "lidia_engine_loaded", kind="tts") == 1
+class QueueCollector(LiveCollector[Queue]):
+    def collect_from(self, source: Queue) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily("test_queue_depth", "Items waiting")
+        gauge.add_metric([], float(source.depth))
+        yield gauge
 
 
-def test_llm_errors_and_turns_come_from_llm_health(
-    make_client: Callable[..., TestClient], fake_openai: FakeOpenAI
-) -> None:
-    fake_openai.reset(Script(fail_first=100, fail_status=500))
-    client = make_client(openai_base_url=fake_openai.base_url, llm_max_retries=1)
-    chat = {"model": "lidia", "messages": [{"role": "user", "content": "Привет"}]}
-    response = client.post("/v1/chat/completions", json=chat)
-    assert response.status_code == 200  # the secretary answers with its fallback reply
-    samples = scrape(client)
-    errors = {
-        labels: v for (name, labels), v in samples.items() if name == "lidia_llm_errors_total"
-    }
-    assert sum(errors.values()) == 1
-    assert value(samples, "lidia_llm_turns_total", outcome="failure") == 1
-    assert value(samples, "lidia_llm_turns_total", outcome="success") == 0
-    assert sum(v for (name, _), v in samples.items() if name == "lidia_llm_retries_total") == 1
-    assert value(samples, "lidia_llm_up") == 0
-    fake_openai.reset()
-    assert client.post("/v1/chat/completions", json=chat).status_code == 200
-    assert value(scrape(client), "lidia_llm_up") == 1
+def test_any_app_counts_requests_per_route_template_and_status() -> None:
+    with TestClient(bare_app()) as client:
+        assert client.get("/calls/CA1").status_code == 200
+        assert client.get("/calls/CA2").status_code == 200
+        assert client.get("/calls/missing").status_code == 404
+        assert client.get("/stream").text == "Alo-alo"
+        assert client.get("/no/such/page").status_code == 404
+        samples = scrape(client)
+    route = {"method": "GET", "route": "/calls/{call_id}"}
+    assert value(samples, "lidia_http_requests_total", **route, status="200") == 2
+    assert value(samples, "lidia_http_requests_total", **route, status="404") == 1
+    assert value(samples, "lidia_http_request_duration_seconds_count", **route, status="200") == 2
+    stream = {"method": "GET", "route": "/stream", "status": "200"}
+    assert value(samples, "lidia_http_requests_total", **stream) == 1
+    unmatched = {"method": "GET", "route": UNMATCHED_ROUTE, "status": "404"}
+    assert value(samples, "lidia_http_requests_total", **unmatched) == 1
 
 
-def test_rejected_requests_are_counted_and_metrics_stay_open(
-    make_client: Callable[..., TestClient],
-) -> None:
-    client = make_client(orchestrator_api_key="k")
-    assert client.post("/v1/audio/speech", json=SPEECH).status_code == 401
-    samples = scrape(client)  # no key: /metrics is open
-    assert (
-        value(
-            samples,
-            "lidia_http_requests_total",
-            method="POST",
-            route="/v1/audio/speech",
-            status="401",
-        )
-        == 1
-    )
+def test_without_collectors_only_http_families_are_exposed() -> None:
+    with TestClient(bare_app()) as client:
+        client.get("/calls/CA1")
+        names = {name for name, _ in scrape(client)}
+    assert names, "the scrape returned no samples"
+    assert all(name.startswith("lidia_http_") for name in names), sorted(names)
 
 
-def test_each_app_has_its_own_registry(make_client: Callable[..., TestClient]) -> None:
-    first, second = make_client(), make_client()
-    first.get("/health")
-    first.get("/health")
-    second.get("/health")
-    health = {"method": "GET", "route": "/health", "status": "200"}
-    assert value(scrape(first), "lidia_http_requests_total", **health) == 2
-    assert value(scrape(second), "lidia_http_requests_total", **health) == 1
+def test_live_collectors_are_read_at_scrape_time_once_the_state_is_up() -> None:
+    state: dict[str, Queue | None] = {"queue": None}
+    with TestClient(bare_app(QueueCollector(lambda: state["queue"]))) as client:
+        assert value(scrape(client), "test_queue_depth") is None  # not up yet: not exposed
+        state["queue"] = Queue(0)
+        assert value(scrape(client), "test_queue_depth") == 0
+        state["queue"] = Queue(3)
+        assert value(scrape(client), "test_queue_depth") == 3
+
+
+def test_each_app_has_its_own_registry() -> None:
+    with TestClient(bare_app()) as first, TestClient(bare_app()) as second:
+        first.get("/calls/CA1")
+        first.get("/calls/CA1")
+        second.get("/calls/CA1")
+        route = {"method": "GET", "route": "/calls/{call_id}", "status": "200"}
+        assert value(scrape(first), "lidia_http_requests_total", **route) == 2
+        assert value(scrape(second), "lidia_http_requests_total", **route) == 1

@@ -18,7 +18,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lidia.audio.codecs import decode_audio, rms
-from lidia.phone.app import is_twilio_media_url
+from lidia.phone.recordings import is_twilio_media_url
+from tests.phone.test_media_stream import (  # noqa: F401  (module fixtures reused)
+    REPLY,
+    WS_PUBLIC,
+    Phone,
+    llm,
+    new_call_sid,
+    orchestrator_url,
+    serve_phone,
+)
 from tests.support.fake_llm_servers import FakeOpenAI
 from tests.support.live_server import live_server
 from tests.support.speech_fixtures import espeak_wav
@@ -28,15 +37,6 @@ from tests.support.twilio_client import (
     sign,
     signed_headers,
     webhook_form,
-)
-from tests.phone.test_media_stream import (  # noqa: F401  (module fixtures reused)
-    REPLY,
-    WS_PUBLIC,
-    Phone,
-    llm,
-    new_call_sid,
-    orchestrator_url,
-    serve_phone,
 )
 
 ACCOUNT_SID = "AC" + "0" * 32

@@ -100,7 +100,7 @@ def test_retention_runs_at_start_up(tmp_path: Path) -> None:
     age_days = (dt.datetime.now(dt.UTC) - NOW).days
     settings = make_settings(tmp_path, calls_retention_days=age_days + 3)  # keeps NEWEST only
     with TestClient(create_app(settings, orchestrator_url="http://127.0.0.1:9")) as client:
-        retention = client.app.state.retention
+        retention = client.app.state.phone.retention
         for _ in range(500):
             if retention.runs:
                 break

@@ -9,14 +9,10 @@ from typing import Any
 import pytest
 
 from lidia.core.settings import Settings
-from lidia.llm.backends import (
-    NOT_CONFIGURED_REASON,
-    OPENWEBUI_KEY_HOWTO,
-    ChatMessage,
-    LLMHealth,
-    build_chat_model,
-    with_retries,
-)
+from lidia.llm.base import ChatMessage
+from lidia.llm.health import LLMHealth
+from lidia.llm.registry import NOT_CONFIGURED_REASON, OPENWEBUI_KEY_HOWTO, build_chat_model
+from lidia.llm.retries import with_retries
 from lidia.secretary.brain import (
     FALLBACK_REPLY,
     INTERRUPTED_REPLY_TAIL,

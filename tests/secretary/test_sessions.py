@@ -11,7 +11,7 @@ import redis
 import redis.asyncio as aioredis
 
 from lidia.core.settings import Settings
-from lidia.llm.backends import ChatMessage
+from lidia.llm.base import ChatMessage
 from lidia.secretary.sessions import (
     MemorySessionStore,
     RedisSessionStore,

@@ -15,11 +15,9 @@ import pytest
 
 from lidia.audio import codecs as audio
 from lidia.core import errors
+from lidia.stt.base import STT_SAMPLE_RATE, SpeechToText, Transcript
 from lidia.stt.faster_whisper import (
-    STT_SAMPLE_RATE,
     FasterWhisperEngine,
-    SpeechToText,
-    Transcript,
     choose_cuda_compute_type,
     cuda_compute_capability,
     resolve_compute_type,

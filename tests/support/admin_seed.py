@@ -28,6 +28,7 @@ class SeedCall:
     started_at: dt.datetime
     words: list[tuple[str, str]]  # (caller's words, Лидия's reply) per turn
     message: dict[str, object] | None = None
+    outcome: str | None = None  # None: the store falls back to the Twilio status
 
 
 SEED_CALLS = [
@@ -52,12 +53,14 @@ SEED_CALLS = [
             "message_summary": "Иван Петров: перезвонить про заказ 42",
             "message_left": True,
         },
+        outcome="message",
     ),
     SeedCall(
         "CA" + "c" * 32,
         "+74951112233",
         NOW - dt.timedelta(days=1),
         [("Какие у вас часы работы? 100% нужно знать", "С девяти до восемнадцати.")],
+        outcome="conversation",
     ),
 ]
 
@@ -131,8 +134,13 @@ async def seed_calls(store: SqlCallStore, calls_log_dir: Path) -> list[SeedCall]
             )
         wav_file(folder / "caller.wav", "hello this is the whole call")
         await store.add_dtmf(seed.call_sid, "5")
+        if len(seed.words) > 1:
+            await store.add_event(seed.call_sid, "barge_in", {"heard_ms": 700})
         await store.finish_call(
-            seed.call_sid, status="completed", duration_s=30.0 * len(seed.words)
+            seed.call_sid,
+            status="completed",
+            outcome=seed.outcome,
+            duration_s=30.0 * len(seed.words),
         )
         if seed.message:
             await store.update_call(seed.call_sid, **seed.message)

@@ -4,7 +4,7 @@ Nothing here is committed as data: tests call these plain functions once per ses
 (into a tmp dir) and load the result through the production path (`XttsEngine.load`).
 
 The checkpoint has the real XTTS v2 architecture shrunk to the bone (GPT: 1 layer,
-64 channels, 4 heads, perceiver resampler on, 48 audio tokens; HiFi-GAN input 64), random
+64 channels, 4 heads, perceiver resampler on, 48 audio tokens by default; HiFi-GAN input 64), random
 weights seeded for determinism, and a character-level BPE `vocab.json` with the special
 tokens XTTS needs. It loads in well under a second and synthesizes noise-like audio on
 CPU in about a second: enough to exercise every code path, never to judge quality.
@@ -23,6 +23,7 @@ import soxr
 import torch
 
 TINY_SEED = 1234
+TINY_AUDIO_TOKENS = 48
 TINY_LANGUAGES = ("ru", "en")
 SPECIAL_TOKENS = ("[STOP]", "[UNK]", "[SPACE]", "[START]")
 
@@ -59,8 +60,14 @@ def build_tiny_vocab(path: Path, languages: tuple[str, ...] = TINY_LANGUAGES) ->
     return path
 
 
-def tiny_xtts_config(languages: tuple[str, ...] = TINY_LANGUAGES):
-    """An `XttsConfig` with the real architecture shrunk to test size."""
+def tiny_xtts_config(
+    languages: tuple[str, ...] = TINY_LANGUAGES, *, max_audio_tokens: int = TINY_AUDIO_TOKENS
+):
+    """An `XttsConfig` with the real architecture shrunk to test size.
+
+    `max_audio_tokens` is the GPT's audio budget: random weights rarely say stop, so every
+    sentence runs to it (48 tokens ≈ 2 s of audio; the bench uses 200 and 400).
+    """
     from TTS.tts.configs.xtts_config import XttsArgs, XttsConfig
 
     args = XttsArgs(
@@ -69,12 +76,14 @@ def tiny_xtts_config(languages: tuple[str, ...] = TINY_LANGUAGES):
         gpt_n_heads=4,
         decoder_input_dim=64,
         gpt_use_perceiver_resampler=True,
-        gpt_max_audio_tokens=48,
+        gpt_max_audio_tokens=max_audio_tokens,
     )
     return XttsConfig(model_args=args, languages=list(languages))
 
 
-def build_tiny_xtts_checkpoint(target_dir: Path, *, seed: int = TINY_SEED) -> Path:
+def build_tiny_xtts_checkpoint(
+    target_dir: Path, *, seed: int = TINY_SEED, max_audio_tokens: int = TINY_AUDIO_TOKENS
+) -> Path:
     """Build `config.json`, `vocab.json` and `model.pth` of a tiny random XTTS in `target_dir`.
 
     Blocking, about a second on CPU. The weights are saved as fp16 (about 48 MB) as
@@ -86,7 +95,7 @@ def build_tiny_xtts_checkpoint(target_dir: Path, *, seed: int = TINY_SEED) -> Pa
 
     target_dir.mkdir(parents=True, exist_ok=True)
     vocab_path = build_tiny_vocab(target_dir / "vocab.json")
-    config = tiny_xtts_config()
+    config = tiny_xtts_config(max_audio_tokens=max_audio_tokens)
     torch.manual_seed(seed)
     model = Xtts.init_from_config(config)
     # The GPT's text embedding size comes from the tokenizer: attach it, then rebuild.

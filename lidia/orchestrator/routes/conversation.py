@@ -13,10 +13,11 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from lidia.audio.codecs import StreamEncoder, encode_audio
-from lidia.core.errors import InvalidTextError
-from lidia.core.metrics import app_metrics
+from lidia.audio.codecs import StreamEncoder, encode_audio, float_to_int16
+from lidia.core.errors import AUDIO_FIELD, InvalidTextError, route_fields
+from lidia.core.sse import sse_event, sse_response
 from lidia.orchestrator.deps import SecretaryDep, ServicesDep, SettingsDep, SttDep, VoiceDep
+from lidia.orchestrator.metrics import engine_metrics
 from lidia.orchestrator.speech_ops import read_upload, resolve_language
 from lidia.orchestrator.turns import TurnContext, TurnEvent, run_turn, stream_turn
 from lidia.secretary.brain import Secretary
@@ -51,22 +52,18 @@ async def chat(request: ChatRequest, secretary: SecretaryDep) -> dict | Streamin
             "session_id": request.session_id,
             "fallback": result.fallback,
         }
-    return StreamingResponse(
-        _chat_events(secretary, request.session_id, request.text),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return sse_response(_chat_events(secretary, request.session_id, request.text))
 
 
 async def _chat_events(secretary: Secretary, session_id: str, text: str) -> AsyncIterator[str]:
     stream = secretary.reply_stream(session_id, text)
     try:
         async for piece in stream:
-            yield _sse({"type": "delta", "text": piece})
+            yield sse_event({"type": "delta", "text": piece})
     finally:
         await stream.aclose()  # a client that left mid-reply still leaves a recorded turn
     result = stream.result
-    yield _sse(
+    yield sse_event(
         {
             "type": "done",
             "reply": result.reply,
@@ -74,10 +71,6 @@ async def _chat_events(secretary: Secretary, session_id: str, text: str) -> Asyn
             "fallback": result.fallback,
         }
     )
-
-
-def _sse(payload: dict) -> str:
-    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
 @router.post("/reset_conversation")
@@ -125,7 +118,8 @@ async def process_call(
         # Errors in the request (bad audio, language) must still be a clean 4xx, so the
         # first event (the transcript) is produced before the response starts.
         events = stream_turn(ctx, data, session_id)
-        first = await anext(events)
+        with route_fields(**{AUDIO_FIELD: "audio"}):
+            first = await anext(events)
         if response == "events":
             return StreamingResponse(
                 _ndjson(first, events),
@@ -138,8 +132,9 @@ async def process_call(
             headers={"X-Session-Id": session_id, "X-Transcript": quote(first.text)},
         )
 
-    turn = await run_turn(ctx, data, session_id)
-    if metrics := app_metrics(http.app):
+    with route_fields(**{AUDIO_FIELD: "audio"}):  # the upload is `audio` here, not `file`
+        turn = await run_turn(ctx, data, session_id)
+    if metrics := engine_metrics(http.app):
         metrics.observe_transcription(stt.name, turn.timings.stt_s)
         metrics.observe_synthesis(
             voice.primary, turn.timings.tts_first_audio_s or 0.0, wanted_clone=True
@@ -193,7 +188,7 @@ async def _ndjson(first: TurnEvent, events: AsyncIterator[TurnEvent]) -> AsyncIt
 def _event_line(event: TurnEvent) -> bytes:
     payload: dict = {"type": event.kind}
     if event.kind == "audio" and event.samples is not None:
-        pcm = (event.samples.clip(-1, 1) * 32767).astype("<i2").tobytes()
+        pcm = float_to_int16(event.samples).astype("<i2").tobytes()
         payload.update(
             format="pcm_s16le",
             sample_rate=event.sample_rate,

@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from lidia.core.errors import InvalidTextError
-from lidia.llm.backends import ChatMessage, ChatModel
+from lidia.llm.base import ChatMessage, ChatModel
 from lidia.orchestrator.deps import ServicesDep
 from lidia.secretary.caller_message import (
     EXTRACTION_PROMPT,

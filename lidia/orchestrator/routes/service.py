@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from lidia import __version__
 from lidia.orchestrator.deps import ServicesDep
 from lidia.orchestrator.services import Services
+from lidia.tts.registry import CLONED_ENGINE, wants_cloned_voice
 
 SERVICE_NAME = "AI Secretary Лидия — orchestrator"
 VERSION = __version__
@@ -81,6 +82,6 @@ def _tts_health(services: Services) -> dict:
     if services.voice is None:
         return {"loaded": False, "error": services.voice_error}
     info = services.voice.info()
-    wanted_clone = services.settings.tts_engine in ("auto", "xtts")
-    fallback = wanted_clone and services.voice.primary != "xtts"
+    wanted_clone = wants_cloned_voice(services.settings.tts_engine)
+    fallback = wanted_clone and services.voice.primary != CLONED_ENGINE
     return {"loaded": True, **info, "fallback_reason": info.get("reason") if fallback else None}

@@ -7,17 +7,18 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from lidia.core.metrics import app_metrics
 from lidia.orchestrator.deps import SettingsDep, SttDep, VoiceDep
+from lidia.orchestrator.metrics import engine_metrics
 from lidia.orchestrator.speech_ops import (
     read_upload,
     resolve_language,
     synthesize_bytes,
     transcribe_bytes,
 )
-from lidia.stt.faster_whisper import Transcript
+from lidia.stt.base import Transcript
+from lidia.tts import registry
 
 router = APIRouter(tags=["speech"])
 
@@ -26,9 +27,16 @@ class TTSRequest(BaseModel):
     text: str = Field(description="Text to speak (Russian by default)")
     language: str | None = Field(default=None, description="Language of the text; TTS_LANGUAGE")
     voice: str | None = Field(default=None, description="Voice id (GET /v1/audio/voices)")
-    engine: Literal["xtts", "rhvoice", "espeak"] | None = None
+    engine: str | None = Field(default=None, description="An engine name (GET /health)")
     format: Literal["wav", "mp3", "opus", "flac", "aac", "pcm"] = "wav"
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str | None) -> str | None:
+        if value is not None and value not in registry.names():
+            raise ValueError(f"unknown engine {value!r}; known: {', '.join(registry.names())}")
+        return value
 
 
 @router.post(
@@ -49,9 +57,11 @@ async def text_to_speech(
         engine=request.engine,
         speed=request.speed,
         fmt=request.format,
+        text_field="text",
     )
-    if metrics := app_metrics(http.app):
-        wanted_clone = request.engine in (None, "xtts") and request.voice in (None, "lidia")
+    if metrics := engine_metrics(http.app):
+        asked_clone = request.engine in (None, registry.CLONED_ENGINE)
+        wanted_clone = asked_clone and request.voice in (None, "lidia")
         metrics.observe_synthesis(engine, time.perf_counter() - started, wanted_clone=wanted_clone)
     return Response(data, media_type=content_type, headers={"X-TTS-Engine": engine})
 
@@ -68,9 +78,9 @@ async def speech_to_text(
     data = await read_upload(audio, max_bytes=settings.stt_max_bytes, field="audio")
     started = time.perf_counter()
     transcript = await transcribe_bytes(
-        stt, data, resolve_language(language, settings.stt_language)
+        stt, data, resolve_language(language, settings.stt_language), audio_field="audio"
     )
-    if metrics := app_metrics(http.app):
+    if metrics := engine_metrics(http.app):
         metrics.observe_transcription(stt.name, time.perf_counter() - started)
     return transcript_json(transcript)
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from lidia.core.errors import EngineUnavailableError, UnknownVoiceError, UnsupportedLanguageError
-from lidia.tts.service import Voice
+from lidia.tts.base import Voice
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ import numpy as np
 import soxr
 
 from lidia.core.errors import EngineUnavailableError, UnknownVoiceError, UnsupportedLanguageError
-from lidia.tts.service import Voice
+from lidia.tts.base import Voice
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,11 @@
 """Coqui XTTS v2 voice cloning: the "lidia" voice, from reference clips, behind `SpeechSynthesizer`.
 
 Load once (`XttsEngine.load`, blocking, seconds to a minute), then call `synthesize` /
-`synthesize_stream` from a worker thread. One XTTS model serves one request at a time:
-`VoiceService` queues requests, and an internal lock serialises inference as a second
-line of defence (parallel calls garble audio or crash CUDA).
+`synthesize_stream` from a worker thread. One XTTS model runs one step at a time:
+`VoiceService` queues requests, and an internal lock serialises every call and every
+streamed piece as a second line of defence (parallel calls garble audio or crash CUDA).
+Streaming is linear in the sentence's length (`xtts_stream`); devices, half precision
+and the warm-up are in `xtts_device`, checkpoint loading in `xtts_checkpoint`.
 
 Conditioning latents (the cloned voice) are computed once per (clips, checkpoint,
 parameters) and cached on disk by `tts_engines.latents_cache`; `prepare_voice_latents`
@@ -16,16 +18,15 @@ here); the deployment sets `OMP_NUM_THREADS` if it wants fewer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import math
 import os
-import pickletools
 import threading
-import zipfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import soundfile as sf
@@ -33,20 +34,38 @@ import soxr
 import torch
 
 from lidia.core.errors import (
-    EngineUnavailableError,
     InvalidAudioError,
     InvalidTextError,
     TextTooLongError,
     UnknownVoiceError,
     UnsupportedLanguageError,
 )
+from lidia.tts.base import Voice
 from lidia.tts.engines.latents_cache import (
     LatentsCache,
     checkpoint_fingerprint,
     file_sha256,
     latents_key,
 )
-from lidia.tts.service import Voice
+from lidia.tts.engines.xtts_audio import (
+    TailTrimmer,
+    as_float_audio,
+    clamp_speed,
+    trim_trailing_noise,
+)
+from lidia.tts.engines.xtts_checkpoint import (
+    checkpoint_pickles_config as checkpoint_pickles_config,  # re-exported for model_download
+)
+from lidia.tts.engines.xtts_checkpoint import load_model
+from lidia.tts.engines.xtts_device import (
+    HalfPrecision,
+    half_precision_dtype,
+    inference_context,
+    resolve_device,
+    synchronize,
+)
+from lidia.tts.engines.xtts_stream import STREAM_SOURCES, PieceSource, Sampling
+from lidia.tts.voice_clips import voice_clips
 
 if TYPE_CHECKING:
     from TTS.tts.configs.xtts_config import XttsConfig
@@ -54,17 +73,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+StreamMode = Literal["linear", "coqui"]
+Warmup = Literal["auto", "on", "off"]
+
 VOICE_ID = "lidia"
 VOICE_NAME = "Лидия (cloned voice)"
-# XTTS changes speed by stretching GPT latents linearly before the vocoder; outside this
-# range the result slurs or chirps, so requests (OpenAI allows 0.25-4.0) are clamped.
-SPEED_RANGE = (0.5, 2.0)
 GPT_SAMPLE_RATE = 22050  # the GPT conditioning encoder's rate
 SPEAKER_ENCODER_SAMPLE_RATE = 16000  # the HiFi-GAN speaker encoder's rate
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
-REQUIRED_CHECKPOINT_FILES = ("config.json", "model.pth", "vocab.json")
-# Audio a stream keeps back until the next piece, so the end can still be trimmed.
-STREAM_HOLDBACK_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -81,102 +97,6 @@ class ConditioningParams:
     librosa_trim_db: float | None = None  # trim leading/trailing silence below this
 
 
-# --- Devices and checkpoints -------------------------------------------------------------
-
-
-def resolve_device(device: str) -> torch.device:
-    """`"auto"` → CUDA when available, else CPU; an explicit `"cuda:1"` is respected.
-
-    Raises `EngineUnavailableError` for a CUDA device on a machine without (that) CUDA.
-    """
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise EngineUnavailableError(f"invalid XTTS device {device!r}: {exc}") from exc
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise EngineUnavailableError(
-                f"XTTS device {device!r} asked for, but CUDA is not available here "
-                "(CPU-only torch or no GPU); set TTS_DEVICE=auto or cpu"
-            )
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise EngineUnavailableError(
-                f"XTTS device {device!r} asked for, but only "
-                f"{torch.cuda.device_count()} CUDA device(s) exist"
-            )
-    return resolved
-
-
-def checkpoint_pickles_config(model_path: Path) -> bool:
-    """True if `model.pth` stores a pickled `XttsConfig` object (the released XTTS v2 does).
-
-    coqui's `Xtts._load_checkpoint` rewrites such a file in place on load (it converts the
-    config to a dict and `torch.save`s over `model.pth`), which fails on a read-only mount.
-    Reads only the small pickle inside the zip, not the weights. A file in torch's old
-    non-zip format answers False (coqui will tell).
-    """
-    try:
-        with zipfile.ZipFile(model_path) as archive:
-            pickle_name = next(
-                (name for name in archive.namelist() if name.endswith("data.pkl")), None
-            )
-            if pickle_name is None:
-                return False
-            data = archive.read(pickle_name)
-    except zipfile.BadZipFile:
-        return False
-    return _pickle_references_class(data, "XttsConfig")
-
-
-def _pickle_references_class(data: bytes, class_name: str) -> bool:
-    last_strings: list[str] = []
-    for opcode, arg, _position in pickletools.genops(data):
-        if opcode.name == "GLOBAL" and str(arg).split(" ")[-1] == class_name:
-            return True
-        if opcode.name == "STACK_GLOBAL" and last_strings[-1:] == [class_name]:
-            return True
-        if isinstance(arg, str):
-            last_strings = [*last_strings[-1:], arg]
-    return False
-
-
-def _check_checkpoint_dir(checkpoint_dir: Path) -> None:
-    missing = [name for name in REQUIRED_CHECKPOINT_FILES if not (checkpoint_dir / name).is_file()]
-    if missing:
-        raise EngineUnavailableError(
-            f"XTTS checkpoint in {checkpoint_dir} lacks {', '.join(missing)}: run "
-            f"`python model_download.py --xtts` or copy the files there"
-        )
-    model_path = checkpoint_dir / "model.pth"
-    if checkpoint_pickles_config(model_path):
-        if not os.access(model_path, os.W_OK):
-            raise EngineUnavailableError(
-                f"{model_path} still pickles an XttsConfig, so loading it would rewrite it, "
-                f"but it is read-only: convert it once with `python model_download.py --xtts "
-                f"--models-dir {checkpoint_dir.parent}` on a writable copy"
-            )
-        logger.warning(
-            "%s pickles an XttsConfig: coqui converts it in place on this first load", model_path
-        )
-
-
-def _load_model(checkpoint_dir: Path, device: torch.device) -> tuple[Xtts, XttsConfig]:
-    """The production load path: config.json → Xtts → load_checkpoint(eval) → device."""
-    from TTS.tts.configs.xtts_config import XttsConfig
-    from TTS.tts.models.xtts import Xtts
-
-    _check_checkpoint_dir(checkpoint_dir)
-    config = XttsConfig()
-    config.load_json(str(checkpoint_dir / "config.json"))
-    # `Xtts(config)` is what the deprecated `Xtts.init_from_config(config)` returns.
-    model = Xtts(config)
-    model.load_checkpoint(config, checkpoint_dir=str(checkpoint_dir), eval=True)
-    model.to(device)
-    return model, config
-
-
 # --- Reference clips and latents ----------------------------------------------------------
 
 
@@ -184,11 +104,7 @@ def list_voice_clips(folder: Path) -> list[Path]:
     """The audio files of a voice folder, sorted by name (the order is part of the cache key)."""
     if not folder.is_dir():
         raise InvalidAudioError(f"voice samples folder {folder} does not exist")
-    return sorted(
-        path
-        for path in folder.iterdir()
-        if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS
-    )
+    return voice_clips(folder)  # the one rule the service and `manage voice` share
 
 
 def read_clip_mono(path: Path) -> tuple[np.ndarray, int]:
@@ -304,7 +220,7 @@ def prepare_voice_latents(
     key = _cache_key(checkpoint_dir, clips, params)
     if not force and cache.load(key) is not None:
         return cache.path_for(key)
-    model, _config = _load_model(checkpoint_dir, resolve_device(device))
+    model, _config = load_model(checkpoint_dir, resolve_device(device))
     gpt_cond_latent, speaker_embedding = compute_conditioning_latents(
         model, clips, params, progress=progress
     )
@@ -313,60 +229,6 @@ def prepare_voice_latents(
 
 def _cache_meta(clips: Sequence[Path], params: ConditioningParams) -> dict[str, Any]:
     return {"clips": [path.name for path in clips], "params": asdict(params)}
-
-
-# --- Output clean-up -----------------------------------------------------------------------
-
-
-def clamp_speed(speed: float) -> float:
-    """Clamp a requested speed into `SPEED_RANGE`; NaN/inf are a caller bug."""
-    if not math.isfinite(speed):
-        raise ValueError(f"speed must be a finite number, got {speed!r}")
-    return min(max(speed, SPEED_RANGE[0]), SPEED_RANGE[1])
-
-
-def frame_rms(audio: np.ndarray, frame: int) -> np.ndarray:
-    """RMS of consecutive frames of `frame` samples (the last partial frame included)."""
-    padded = np.pad(audio, (0, (-len(audio)) % frame))
-    return np.sqrt(np.mean(padded.reshape(-1, frame) ** 2, axis=1))
-
-
-def trim_trailing_noise(
-    audio: np.ndarray,
-    sample_rate: int,
-    *,
-    floor_db: float = -35.0,
-    keep_ms: float = 120.0,
-    fade_ms: float = 15.0,
-    peak_rms: float | None = None,
-) -> np.ndarray:
-    """Cut the quiet tail XTTS often leaves after a sentence, then fade out.
-
-    Frames of 20 ms quieter than `floor_db` below the loudest frame (`peak_rms`, or this
-    audio's own) are trailing noise; the audio ends `keep_ms` after the last louder frame
-    so natural decays survive, with a `fade_ms` fade against clicks. Loud babble after
-    the sentence is not detected (that needs alignment with the text); this guard only
-    removes low-level hiss, breath and silence so pauses between chunks stay even.
-    """
-    if audio.size == 0:
-        return audio
-    frame = max(1, sample_rate // 50)
-    energies = frame_rms(audio, frame)
-    reference = peak_rms if peak_rms is not None else float(energies.max())
-    loud = np.flatnonzero(energies > reference * 10 ** (floor_db / 20))
-    if loud.size == 0:
-        return audio[:0] if peak_rms is not None else audio
-    end = min(len(audio), (int(loud[-1]) + 1) * frame + int(sample_rate * keep_ms / 1000))
-    trimmed = audio[:end].copy()
-    fade = min(len(trimmed), int(sample_rate * fade_ms / 1000))
-    if fade:
-        trimmed[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-    return trimmed
-
-
-def _as_float_audio(wav: torch.Tensor | np.ndarray) -> np.ndarray:
-    array = wav.detach().float().cpu().numpy() if isinstance(wav, torch.Tensor) else wav
-    return np.clip(np.nan_to_num(np.asarray(array, dtype=np.float32).reshape(-1)), -1.0, 1.0)
 
 
 # --- The engine -----------------------------------------------------------------------------
@@ -391,15 +253,20 @@ class XttsEngine:
         voice_clips: Sequence[Path],
         temperature: float,
         stream_chunk_size: int,
+        stream_mode: StreamMode = "linear",
+        half_precision: HalfPrecision = "auto",
     ) -> None:
         self._model = model
         self._config = config
         self._checkpoint_dir = checkpoint_dir
         self._device = device
         self._voice_clips = list(voice_clips)
-        self._temperature = temperature
+        self._sampling = Sampling(temperature=temperature)
         self._stream_chunk_size = stream_chunk_size
+        self.stream_mode: StreamMode = stream_mode
+        self._half_dtype = half_precision_dtype(device, half_precision)
         self._lock = threading.Lock()
+        self.warmup_s: float | None = None
         self.sample_rate = int(config.model_args.output_sample_rate)
         self._languages = self._model_languages()
         self._gpt_cond_latent: torch.Tensor | None = None
@@ -419,6 +286,9 @@ class XttsEngine:
         cache_dir: Path,
         temperature: float = 0.65,
         stream_chunk_size: int = 20,
+        stream_mode: StreamMode = "linear",
+        half_precision: HalfPrecision = "auto",
+        warmup: Warmup = "auto",
         params: ConditioningParams | None = None,
     ) -> XttsEngine:
         """Load the checkpoint and the voice (latents from the disk cache or computed).
@@ -426,6 +296,10 @@ class XttsEngine:
         Blocking: about a minute for the real model on CPU, under a second for the tiny
         test one. `checkpoint_dir` may be read-only once converted (see model_download.py).
         `voice_samples`: a list of clips or a folder (all its audio files, sorted).
+        `stream_mode`: "linear" (ours) or "coqui" (`inference_stream`, quadratic, for
+        comparison). `half_precision`: see `xtts_device.half_precision_dtype`. `warmup`:
+        one short synthesis before returning ("auto": on CUDA, so the first caller does
+        not pay for CUDA's lazy initialisation).
         Raises `EngineUnavailableError` (missing files, unusable device) or
         `InvalidAudioError` (unreadable or too short clips).
         """
@@ -434,7 +308,7 @@ class XttsEngine:
         clips = _clips_from(voice_samples)
         if not clips:
             raise InvalidAudioError("no voice clips given for the XTTS voice")
-        model, config = _load_model(checkpoint_dir, torch_device)
+        model, config = load_model(checkpoint_dir, torch_device)
         engine = cls(
             model,
             config,
@@ -443,8 +317,12 @@ class XttsEngine:
             voice_clips=clips,
             temperature=temperature,
             stream_chunk_size=stream_chunk_size,
+            stream_mode=stream_mode,
+            half_precision=half_precision,
         )
         engine._load_voice(LatentsCache(cache_dir), params or ConditioningParams())
+        if warmup == "on" or (warmup == "auto" and torch_device.type == "cuda"):
+            engine.warm_up()
         return engine
 
     def _load_voice(self, cache: LatentsCache, params: ConditioningParams) -> None:
@@ -532,66 +410,84 @@ class XttsEngine:
             )
         return resolved
 
-    def _inference_kwargs(self, speed: float) -> dict[str, Any]:
-        return {
-            "temperature": self._temperature,
-            "speed": clamp_speed(speed),
-            "enable_text_splitting": False,  # chunking is VoiceService's job
-        }
+    def _inference(self) -> contextlib.AbstractContextManager[None]:
+        return inference_context(self._device, self._half_dtype)
 
     def synthesize(
         self, text: str, language: str, *, voice: str | None = None, speed: float = 1.0
     ) -> np.ndarray:
         """float32 mono in [-1, 1] at `sample_rate`, trailing noise trimmed. Blocking."""
         resolved = self._check_request(text, language, voice)
-        kwargs = self._inference_kwargs(speed)
-        with self._lock:
+        with self._lock, self._inference():
             output = self._model.inference(
-                text, resolved, self._gpt_cond_latent, self._speaker_embedding, **kwargs
+                text,
+                resolved,
+                self._gpt_cond_latent,
+                self._speaker_embedding,
+                speed=clamp_speed(speed),
+                enable_text_splitting=False,  # chunking is VoiceService's job
+                **self._sampling.as_kwargs(),
             )
-        return trim_trailing_noise(_as_float_audio(output["wav"]), self.sample_rate)
+        return trim_trailing_noise(as_float_audio(output["wav"]), self.sample_rate)
 
     def synthesize_stream(
         self, text: str, language: str, *, voice: str | None = None, speed: float = 1.0
     ) -> Iterator[np.ndarray]:
         """The audio of `synthesize` in pieces, each yielded as soon as it is decoded.
 
-        Arguments are checked now (errors raise here, not on the first `next`). The
-        iterator holds the model lock until exhausted or closed: consume it or `close()`
-        it. The last `STREAM_HOLDBACK_S` of audio is held back so the trailing-noise trim
-        can apply to the end. coqui's `inference_stream` re-decodes all latents so far on
-        every piece (quadratic in the chunk's length); fine for one sentence chunk
-        (≤ 180 characters), not for paragraphs.
+        Arguments are checked now (errors raise here, not on the first `next`). Each
+        `next` holds the model lock for one piece only, so streams of several callers may
+        advance in turns (the GPT's per-sentence state is restored on every step); close
+        an abandoned iterator. The last `STREAM_HOLDBACK_S` of audio is held back so the
+        trailing-noise trim can apply to the end. `stream_mode` "linear" vocodes each
+        latent once (`xtts_stream`); "coqui" re-decodes everything so far on every piece.
         """
         resolved = self._check_request(text, language, voice)
-        kwargs = self._inference_kwargs(speed)
-        return self._stream(text, resolved, kwargs)
+        source = STREAM_SOURCES[self.stream_mode](
+            self._model,
+            text,
+            resolved,
+            (self._gpt_cond_latent, self._speaker_embedding),
+            sampling=self._sampling,
+            speed=clamp_speed(speed),
+            chunk_tokens=self._stream_chunk_size,
+        )
+        return self._stream(source)
 
-    def _stream(self, text: str, language: str, kwargs: dict[str, Any]) -> Iterator[np.ndarray]:
-        holdback = int(self.sample_rate * STREAM_HOLDBACK_S)
-        frame = max(1, self.sample_rate // 50)
-        pending = np.zeros(0, dtype=np.float32)
-        peak_rms = 0.0
-        with self._lock:
-            pieces = self._model.inference_stream(
-                text,
-                language,
-                self._gpt_cond_latent,
-                self._speaker_embedding,
-                stream_chunk_size=self._stream_chunk_size,
-                **kwargs,
-            )
-            for piece in pieces:
-                audio = np.concatenate([pending, _as_float_audio(piece)])
-                if audio.size:
-                    peak_rms = max(peak_rms, float(frame_rms(audio, frame).max()))
-                if len(audio) > holdback:
-                    yield audio[:-holdback]
-                    audio = audio[-holdback:]
-                pending = audio
-        tail = trim_trailing_noise(pending, self.sample_rate, peak_rms=peak_rms or None)
+    def _stream(self, source: PieceSource) -> Iterator[np.ndarray]:
+        trimmer = TailTrimmer(self.sample_rate)
+        try:
+            while (piece := self._next_piece(source)) is not None:
+                ready = trimmer.push(piece)
+                if ready.size:
+                    yield ready
+        finally:
+            with self._lock:
+                source.close()
+        tail = trimmer.finish()
         if tail.size:
             yield tail
+
+    def _next_piece(self, source: PieceSource) -> np.ndarray | None:
+        # The torch modes are per thread: entered and left within this one step.
+        with self._lock, self._inference():
+            piece = source.next_piece()
+            return None if piece is None else as_float_audio(piece)
+
+    def warm_up(self) -> float:
+        """One short Russian phrase's first piece, so CUDA kernels are loaded before the
+        first caller; returns (and reports in `info`) the seconds it took. Blocking."""
+        started = time.perf_counter()
+        stream = self.synthesize_stream("Алло, здравствуйте.", self._warmup_language())
+        with contextlib.closing(stream):
+            next(stream, None)
+        synchronize(self._device)
+        self.warmup_s = time.perf_counter() - started
+        logger.info("XTTS warmed up on %s in %.2f s", self._device, self.warmup_s)
+        return self.warmup_s
+
+    def _warmup_language(self) -> str:
+        return "ru" if "ru" in self._languages else sorted(self._languages)[0]
 
     def info(self) -> dict[str, Any]:
         return {
@@ -604,4 +500,11 @@ class XttsEngine:
             "latents_source": self.latents_source,
             "latents_computed": self.latents_computed,
             "latents_cache_hits": self.latents_cache_hits,
+            "stream_mode": self.stream_mode,
+            "half_precision": _dtype_name(self._half_dtype),
+            "warmup_s": self.warmup_s,
         }
+
+
+def _dtype_name(dtype: torch.dtype | None) -> str:
+    return "off" if dtype is None else str(dtype).removeprefix("torch.")

@@ -19,12 +19,8 @@ import pytest
 
 from lidia.audio.codecs import CONTENT_TYPES
 from lidia.orchestrator.app import create_app
-from lidia.orchestrator.routes.openai_api import (
-    ChatMessageIn,
-    engine_for_model,
-    last_user_text,
-    session_for,
-)
+from lidia.orchestrator.openai_voices import engine_for_model
+from lidia.orchestrator.routes.openai_chat import ChatMessageIn, last_user_text, session_for
 from lidia.stt.faster_whisper import FasterWhisperEngine
 from lidia.tts.engines.espeak import EspeakEngine
 from lidia.tts.service import VoiceService
@@ -228,7 +224,8 @@ class GatedEspeak(EspeakEngine):
 
     The gate opens when the client has received its first audio bytes. If the server only
     sent audio after synthesizing everything, the client's first bytes would come after
-    the last synthesis started (the gate times out): the event order proves streaming.
+    the last synthesis ended (the gate times out): the event order proves streaming. (The
+    voice service may start the next sentence before the client has read the current one.)
     """
 
     log: EventLog
@@ -241,7 +238,9 @@ class GatedEspeak(EspeakEngine):
         self.log.add("engine", "synthesis-start", text=text)
         if self.last_sentence_marker in text:
             self.gate.wait(timeout=20)
-        return super().synthesize(text, language, voice=voice, speed=speed)
+        audio = super().synthesize(text, language, voice=voice, speed=speed)
+        self.log.add("engine", "synthesis-end", text=text)
+        return audio
 
 
 @pytest.fixture(scope="module")
@@ -288,9 +287,10 @@ def test_speech_streams_before_the_last_sentence_is_synthesized(
         gated.gate.set()
     starts = gated.log.events("engine", "synthesis-start")
     assert len(starts) == 3, [e.data["text"] for e in starts]
-    last_start = next(e for e in starts if "Третье" in e.data["text"])
+    ends = gated.log.events("engine", "synthesis-end")
+    last_end = next(e for e in ends if "Третье" in e.data["text"])
     first_bytes = gated.log.events("client", "first-bytes")[0]
-    assert first_bytes.seq < last_start.seq
+    assert first_bytes.seq < last_end.seq
     assert len(chunks) > 1
     audio = b"".join(chunks)
     samples = pcm_samples(audio) if fmt == "pcm" else decode(audio)[0]

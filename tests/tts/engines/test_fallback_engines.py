@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from lidia.core.errors import EngineUnavailableError, UnknownVoiceError, UnsupportedLanguageError
+from lidia.tts.base import SpeechSynthesizer
 from lidia.tts.engines.espeak import EspeakEngine, words_per_minute
 from lidia.tts.engines.rhvoice import RHVoiceEngine, rate_settings
-from lidia.tts.service import SpeechSynthesizer
 
 GREETING = "Здравствуйте, вы позвонили в компанию."
 

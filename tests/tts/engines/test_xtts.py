@@ -22,14 +22,9 @@ from lidia.core.errors import (
     UnsupportedLanguageError,
 )
 from lidia.tts.engines.latents_cache import LatentsCache, edges_sha256
-from lidia.tts.engines.xtts import (
-    SPEED_RANGE,
-    XttsEngine,
-    clamp_speed,
-    prepare_voice_latents,
-    resolve_device,
-    trim_trailing_noise,
-)
+from lidia.tts.engines.xtts import XttsEngine, prepare_voice_latents
+from lidia.tts.engines.xtts_audio import SPEED_RANGE, clamp_speed, trim_trailing_noise
+from lidia.tts.engines.xtts_device import resolve_device
 from lidia.tts.service import SpeechSynthesizer
 from tests.support.xtts_tiny import make_voice_clips
 

@@ -21,8 +21,8 @@ if (speakForm) {
         credentials: "same-origin",
       });
       if (!response.ok) {
-        const detail = await response.json().catch(() => ({}));
-        throw new Error(detail.detail || `HTTP ${response.status}`);
+        const body = await response.json().catch(() => ({}));
+        throw new Error(body.error?.message || body.detail || `HTTP ${response.status}`);
       }
       const blob = await response.blob();
       if (player.src) URL.revokeObjectURL(player.src);

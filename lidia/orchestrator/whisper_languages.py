@@ -1,0 +1,34 @@
+"""Whisper's language names, as OpenAI's verbose_json reports them ("english", "russian")."""
+
+from __future__ import annotations
+
+from lidia.text.language import base_language
+
+_WHISPER_LANGUAGES = """
+en:english zh:chinese de:german es:spanish ru:russian ko:korean fr:french ja:japanese
+pt:portuguese tr:turkish pl:polish ca:catalan nl:dutch ar:arabic sv:swedish it:italian
+id:indonesian hi:hindi fi:finnish vi:vietnamese he:hebrew uk:ukrainian el:greek ms:malay
+cs:czech ro:romanian da:danish hu:hungarian ta:tamil no:norwegian th:thai ur:urdu
+hr:croatian bg:bulgarian lt:lithuanian la:latin mi:maori ml:malayalam cy:welsh sk:slovak
+te:telugu fa:persian lv:latvian bn:bengali sr:serbian az:azerbaijani sl:slovenian kn:kannada
+et:estonian mk:macedonian br:breton eu:basque is:icelandic hy:armenian ne:nepali
+mn:mongolian bs:bosnian kk:kazakh sq:albanian sw:swahili gl:galician mr:marathi pa:punjabi
+si:sinhala km:khmer sn:shona yo:yoruba so:somali af:afrikaans oc:occitan ka:georgian
+be:belarusian tg:tajik sd:sindhi gu:gujarati am:amharic yi:yiddish lo:lao uz:uzbek
+fo:faroese ht:haitian_creole ps:pashto tk:turkmen nn:nynorsk mt:maltese sa:sanskrit
+lb:luxembourgish my:myanmar bo:tibetan tl:tagalog mg:malagasy as:assamese tt:tatar
+haw:hawaiian ln:lingala ha:hausa ba:bashkir jw:javanese su:sundanese yue:cantonese
+"""
+LANGUAGE_NAMES: dict[str, str] = {
+    code: name.replace("_", " ")
+    for code, name in (item.split(":") for item in _WHISPER_LANGUAGES.split())
+}
+LANGUAGE_CODES: dict[str, str] = {name: code for code, name in LANGUAGE_NAMES.items()}
+
+
+def language_code(language: str | None) -> str | None:
+    """Accept OpenAI's ISO-639-1 codes and also full names ("russian") that some clients send."""
+    if language is None:
+        return None
+    name = language.strip().lower()
+    return LANGUAGE_CODES.get(name) or base_language(name)

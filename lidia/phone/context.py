@@ -1,0 +1,161 @@
+"""What every call shares, typed: the phone service's one piece of state (`app.state.phone`).
+
+`running_context(...)` builds it for the app's lifespan (call store, orchestrator client,
+prompts, signature checker, retention) and closes what it opened when the app stops.
+Routes reach it only through `lidia.phone.deps`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from lidia.core.settings import Settings
+from lidia.phone.audio_cache import AudioCache
+from lidia.phone.call_store import CallStore, SqlCallStore, database_url_for
+from lidia.phone.ids import is_call_sid
+from lidia.phone.notify.channels import build_channels
+from lidia.phone.notify.notice import CallNotice, notice_for_call
+from lidia.phone.notify.outbox import Outbox
+from lidia.phone.orchestrator_client import OrchestratorClient
+from lidia.phone.prompts import PromptCache
+from lidia.phone.retention import RetentionTask
+from lidia.phone.twilio_security import TwilioSignatureChecker
+
+log = logging.getLogger("phone")
+
+
+class ActiveCall(Protocol):
+    """A live media stream, as the rest of the service sees it."""
+
+    finished: asyncio.Event  # set once the call's record is complete
+
+
+@dataclass
+class PhoneContext:
+    """Settings, the call store, the orchestrator, the prompts, and the calls in progress."""
+
+    settings: Settings
+    store: CallStore
+    orchestrator: OrchestratorClient
+    prompts: PromptCache
+    audio: AudioCache
+    checker: TwilioSignatureChecker
+    calls_dir: Path
+    retention: RetentionTask | None = None
+    outbox: Outbox | None = None  # the owner's notices; None while no channel is configured
+    active_calls: dict[str, ActiveCall] = field(default_factory=dict)
+    background: set[asyncio.Task[Any]] = field(default_factory=set)  # awaited at shutdown
+
+    def in_background(self, work: Awaitable[Any]) -> None:
+        """Run `work` after the response (e.g. message extraction after a status callback)."""
+        task = asyncio.ensure_future(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def wait_background(self) -> None:
+        if self.background:
+            await asyncio.gather(*self.background, return_exceptions=True)
+
+    def call_dir(self, call_sid: str) -> Path:
+        if not is_call_sid(call_sid):
+            raise ValueError(f"not a Twilio CallSid: {call_sid!r}")
+        path = self.calls_dir / call_sid
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+@asynccontextmanager
+async def running_context(
+    settings: Settings,
+    *,
+    orchestrator_url: str | None = None,
+    call_store: CallStore | None = None,
+) -> AsyncIterator[PhoneContext]:
+    """The context for one app lifetime. A `call_store` passed in is started, never closed."""
+    settings.calls_log_dir.mkdir(parents=True, exist_ok=True)
+    store = call_store or SqlCallStore(
+        database_url_for(settings.database_url, settings.calls_log_dir)
+    )
+    await store.start()
+    orchestrator = orchestrator_client(settings, orchestrator_url)
+    try:
+        ctx = PhoneContext(
+            settings,
+            store,
+            orchestrator,
+            await ready_prompts(settings, orchestrator),
+            AudioCache(settings.audio_ttl_s),
+            signature_checker(settings),
+            settings.calls_log_dir,
+            retention=start_retention(settings, store),
+            outbox=start_outbox(settings, store),
+        )
+        try:
+            yield ctx
+        finally:
+            if ctx.retention is not None:
+                await ctx.retention.stop()
+            await ctx.wait_background()
+            if ctx.outbox is not None:
+                await ctx.outbox.stop()
+    finally:
+        await orchestrator.aclose()
+        if call_store is None:
+            await store.close()
+
+
+def orchestrator_client(settings: Settings, url: str | None) -> OrchestratorClient:
+    api_key = settings.orchestrator_api_key
+    return OrchestratorClient(
+        url or settings.orchestrator_url,
+        api_key=api_key.get_secret_value() if api_key else None,
+        timeout_s=settings.phone_turn_timeout_s,
+    )
+
+
+def signature_checker(settings: Settings) -> TwilioSignatureChecker:
+    checker = TwilioSignatureChecker.from_settings(settings)
+    checker.log_configuration()
+    return checker
+
+
+async def ready_prompts(settings: Settings, orchestrator: OrchestratorClient) -> PromptCache:
+    """Greeting and apology synthesized before the first call (espeak-ng if need be)."""
+    prompts = PromptCache(
+        orchestrator, language=settings.tts_language, espeak_voice=settings.espeak_voice
+    )
+    apology = await prompts.load_apology(settings.apology_text)
+    greeting = await prompts.get(settings.greeting_text)
+    log.info("prompts ready (apology: %s, greeting: %s)", apology.source, greeting.source)
+    return prompts
+
+
+def start_retention(settings: Settings, store: CallStore) -> RetentionTask | None:
+    """With `CALLS_RETENTION_DAYS` set: purge old calls now and every hour, in the background."""
+    if settings.calls_retention_days is None:
+        return None
+    task = RetentionTask(store, settings.calls_log_dir, settings.calls_retention_days)
+    task.start()
+    return task
+
+
+def start_outbox(settings: Settings, store: CallStore) -> Outbox | None:
+    """The owner's notices: sent by a background worker, resumed from the store at start."""
+    channels = build_channels(settings)
+    if not channels:
+        return None
+
+    async def notice_for(call_sid: str) -> CallNotice | None:
+        record = await store.get_call(call_sid)
+        return notice_for_call(record, settings.public_base_url) if record else None
+
+    outbox = Outbox(store, channels, notice_for)
+    outbox.start()
+    log.info("owner notices go to: %s", ", ".join(outbox.channel_names))
+    return outbox

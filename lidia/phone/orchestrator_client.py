@@ -1,0 +1,162 @@
+"""HTTP client for the orchestrator (port 8002): the phone's only way to STT, LLM and TTS.
+
+The phone service never imports those engines; each turn is one HTTP request, so the
+orchestrator can run on another box behind a load balancer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import numpy as np
+
+from lidia.audio.codecs import decode_audio
+
+
+class OrchestratorError(Exception):
+    """The orchestrator could not be reached or answered with an error."""
+
+
+class OrchestratorClient:
+    """HTTP client for the orchestrator (port 8002). Coroutines; one shared connection pool."""
+
+    def __init__(
+        self, base_url: str, *, api_key: str | None = None, timeout_s: float = 15.0
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 3.0)),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def healthy(self) -> bool:
+        try:
+            response = await self._client.get("/health", timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def tts_wav(
+        self,
+        text: str,
+        language: str | None = None,
+        *,
+        voice: str | None = None,
+        engine: str | None = None,
+    ) -> bytes:
+        """The reply spoken in the cloned voice (or `voice` / `engine`), as a WAV file."""
+        body: dict[str, Any] = {"text": text, "format": "wav"}
+        optional = {"language": language, "voice": voice, "engine": engine}
+        body.update({key: value for key, value in optional.items() if value})
+        response = await self._request("POST", "/tts", json=body)
+        return response.content
+
+    async def voices(self) -> list[dict[str, Any]]:
+        """The orchestrator's voices (`GET /v1/audio/voices`): `[{"id", "name"}, ...]`."""
+        response = await self._request("GET", "/v1/audio/voices")
+        return list(response.json().get("voices", []))
+
+    async def health_report(self) -> dict[str, Any]:
+        """The orchestrator's `/health` body: which engines serve, and why (the dashboard)."""
+        response = await self._request("GET", "/health")
+        return dict(response.json())
+
+    async def extract_message(self, transcript: str, caller_number: str | None) -> dict[str, Any]:
+        """The caller's message from the transcript (`POST /extract_message`)."""
+        body = {"transcript": transcript, "caller_number": caller_number}
+        response = await self._request("POST", "/extract_message", json=body)
+        return response.json()
+
+    async def chat(self, text: str, session_id: str) -> dict[str, Any]:
+        response = await self._request(
+            "POST", "/chat", json={"text": text, "session_id": session_id}
+        )
+        return response.json()
+
+    async def process_call_json(self, wav: bytes, session_id: str) -> dict[str, Any]:
+        """One whole turn (STT → LLM → TTS): transcript, reply, audio_base64 (WAV), timings."""
+        response = await self._request(
+            "POST",
+            "/process_call",
+            params={"response": "json"},
+            files={"audio": ("caller.wav", wav, "audio/wav")},
+            data={"session_id": session_id},
+        )
+        return response.json()
+
+    async def stream_turn(self, wav: bytes, session_id: str) -> AsyncIterator[dict[str, Any]]:
+        """The streamed turn's events; audio events carry decoded float32 `samples`.
+
+        Closing the generator early closes the HTTP stream, which makes the orchestrator stop
+        the LLM and the synthesis of that turn.
+        """
+        try:
+            async with self._client.stream(
+                "POST",
+                "/process_call",
+                params={"stream": "true", "response": "events"},
+                files={"audio": ("caller.wav", wav, "audio/wav")},
+                data={"session_id": session_id},
+            ) as response:
+                if response.status_code != 200:
+                    raise OrchestratorError(
+                        _error_text(response.status_code, await response.aread())
+                    )
+                async for line in response.aiter_lines():
+                    if line.strip():
+                        yield _decode_event(json.loads(line))
+        except httpx.HTTPError as exc:
+            raise OrchestratorError(f"orchestrator unreachable: {exc!r}") from exc
+
+    async def text_turn(
+        self, text: str, session_id: str, *, language: str, sample_rate: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The events `stream_turn` yields, for a text turn (e.g. DTMF): /chat, then /tts."""
+        yield {"type": "transcript", "text": text}
+        result = await self.chat(text, session_id)
+        reply = str(result["reply"])
+        yield {"type": "sentence", "text": reply}
+        wav = await self.tts_wav(reply, language)
+        samples = await asyncio.to_thread(decode_audio, wav, sample_rate=sample_rate)
+        yield {"type": "audio", "samples": samples, "sample_rate": sample_rate}
+        yield {
+            "type": "done",
+            "reply": reply,
+            "fallback": bool(result.get("fallback")),
+            "timings": {},
+        }
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise OrchestratorError(f"orchestrator unreachable: {exc!r}") from exc
+        if response.status_code != 200:
+            raise OrchestratorError(_error_text(response.status_code, response.content))
+        return response
+
+
+def _error_text(status: int, body: bytes) -> str:
+    try:
+        message = json.loads(body)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = body[:200].decode("utf-8", "replace")
+    return f"orchestrator HTTP {status}: {message}"
+
+
+def _decode_event(event: dict[str, Any]) -> dict[str, Any]:
+    if event.get("type") == "audio":
+        pcm = np.frombuffer(base64.b64decode(event["data"]), dtype="<i2")
+        event = {**event, "samples": pcm.astype(np.float32) / 32768.0}
+        event.pop("data", None)
+    return event

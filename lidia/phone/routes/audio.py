@@ -1,0 +1,18 @@
+"""`GET /audio/{id}`: generated audio for Twilio's `<Play>` (unguessable ids, expiring)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import Response
+
+from lidia.phone.deps import PhoneDep
+
+router = APIRouter(tags=["twilio"])
+
+
+@router.get("/audio/{audio_id}")
+async def audio(audio_id: str, phone: PhoneDep) -> Response:
+    item = phone.audio.get(audio_id)
+    if item is None:
+        raise HTTPException(status_code=404, detail="unknown or expired audio")
+    return Response(item[0], media_type=item[1], headers={"Cache-Control": "no-store"})

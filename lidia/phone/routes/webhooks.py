@@ -1,0 +1,227 @@
+"""Twilio's webhooks: `POST /twilio/voice`, `/twilio/gather`, `/twilio/recording`, `/twilio/status`.
+
+Every request is signature-checked (`deps.TwilioForm`). A webhook never answers with a 5xx:
+any failure becomes TwiML with the apology and a `<Record>` for a message; the status
+callback always answers 204.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from lidia.phone.call_files import MESSAGE_FILE, turn_file, write_file
+from lidia.phone.call_store import TurnRecord
+from lidia.phone.caller_messages import extract_caller_message
+from lidia.phone.context import PhoneContext
+from lidia.phone.deps import PhoneDep, TwilioForm
+from lidia.phone.ids import is_call_sid
+from lidia.phone.recordings import fetch_recording
+from lidia.phone.twiml import (
+    apology_twiml,
+    gather_twiml,
+    hangup_twiml,
+    record_turn_twiml,
+    stream_twiml,
+    twiml_response,
+)
+
+log = logging.getLogger("phone")
+
+router = APIRouter(tags=["twilio"])
+
+# Twilio's statuses after which nothing more happens on the call.
+FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+MESSAGE_WAIT_S = 60.0
+
+
+@router.post("/twilio/voice")
+async def twilio_voice(request: Request, form: TwilioForm, phone: PhoneDep) -> Response:
+    return await _never_5xx(request, phone, form, lambda: _answer_call(request, phone, form))
+
+
+@router.post("/twilio/gather")
+async def twilio_gather(request: Request, form: TwilioForm, phone: PhoneDep) -> Response:
+    return await _never_5xx(request, phone, form, lambda: _gather_turn(request, phone, form))
+
+
+@router.post("/twilio/recording")
+async def twilio_recording(request: Request, form: TwilioForm, phone: PhoneDep) -> Response:
+    return await _never_5xx(request, phone, form, lambda: _recording(request, phone, form))
+
+
+@router.post("/twilio/status")
+async def twilio_status(form: TwilioForm, phone: PhoneDep) -> Response:
+    call_sid = form.get("CallSid", "")
+    try:
+        if is_call_sid(call_sid):
+            status = form.get("CallStatus", "completed")
+            duration = _seconds(form.get("CallDuration"))
+            await phone.store.finish_call(call_sid, status=status, duration_s=duration)
+            if status in FINAL_CALL_STATUSES:
+                phone.in_background(_extract_message_when_done(phone, call_sid))
+    except Exception:  # Twilio must get a 2xx; the failure is in our log
+        log.exception("status callback for %s not recorded", call_sid)
+    return Response(status_code=204)
+
+
+async def _extract_message_when_done(phone: PhoneContext, call_sid: str) -> None:
+    """After Twilio's final status: once the media stream (if any) has written its last
+    turn, extract the caller's message and store it (never raises)."""
+    try:
+        session = phone.active_calls.get(call_sid)
+        if session is not None:
+            await asyncio.wait_for(session.finished.wait(), MESSAGE_WAIT_S)
+        await extract_caller_message(phone, call_sid)
+    except Exception:
+        log.exception("message extraction for call %s failed", call_sid)
+    await _tell_the_owner(phone, call_sid)
+
+
+async def _tell_the_owner(phone: PhoneContext, call_sid: str) -> None:
+    """Queue the call's notice (with the message, once extracted) on the owner's channels."""
+    if phone.outbox is None:
+        return
+    try:
+        await phone.outbox.call_ended(call_sid)
+    except Exception:  # the database may be down; the status callback still answers 204
+        log.exception("owner notice for call %s not queued", call_sid)
+
+
+def _seconds(value: str | None) -> float | None:
+    """Twilio's CallDuration, or None when it is missing or not a finite number."""
+    try:
+        seconds = float(value) if value else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and math.isfinite(seconds) else None
+
+
+async def _never_5xx(
+    request: Request,
+    phone: PhoneContext,
+    form: dict[str, str],
+    answer: Callable[[], Awaitable[Response]],
+) -> Response:
+    """Run a webhook; any failure becomes the apology and a `<Record>` for a message."""
+    try:
+        return await answer()
+    except Exception as exc:
+        call_sid = form.get("CallSid", "")
+        log.exception("webhook %s failed for call %s", request.url.path, call_sid)
+        with suppress(Exception):
+            if is_call_sid(call_sid):
+                await phone.store.add_error(call_sid, f"{request.url.path}: {exc!r}")
+        apology = phone.prompts.apology
+        play_url = _play_url(request, phone, apology.wav) if apology is not None else None
+        return twiml_response(apology_twiml(phone.settings, _base_url(request, phone), play_url))
+
+
+def _base_url(request: Request, phone: PhoneContext) -> str:
+    """The public base URL Twilio reaches us at (configured, or the request's own)."""
+    return (phone.settings.public_base_url or str(request.base_url)).rstrip("/")
+
+
+def _play_url(request: Request, phone: PhoneContext, wav: bytes) -> str:
+    return f"{_base_url(request, phone)}/audio/{phone.audio.put(wav)}"
+
+
+def _gather_answer(request: Request, phone: PhoneContext, wav: bytes) -> Response:
+    base = _base_url(request, phone)
+    return twiml_response(gather_twiml(phone.settings, base, _play_url(request, phone, wav)))
+
+
+async def _answer_call(request: Request, phone: PhoneContext, form: dict[str, str]) -> Response:
+    settings = phone.settings
+    call_sid = form.get("CallSid", "")
+    if not is_call_sid(call_sid):
+        raise ValueError(f"webhook without a valid CallSid: {call_sid[:64]!r}")
+    await phone.store.create_call(
+        call_sid, from_number=form.get("From"), to_number=form.get("To"), mode=settings.phone_mode
+    )
+    if settings.phone_mode == "stream":
+        base = _base_url(request, phone)
+        url = phone.checker.public_url("/twilio/media", websocket=True, fallback=base)
+        return twiml_response(stream_twiml(url, call_sid, form.get("From", "")))
+    greeting = await phone.prompts.get(settings.greeting_text)
+    return _gather_answer(request, phone, greeting.wav)
+
+
+async def _gather_turn(request: Request, phone: PhoneContext, form: dict[str, str]) -> Response:
+    """Twilio's recognised text → `/chat` → `/tts` → the reply inside the next `<Gather>`."""
+    call_sid = form["CallSid"]
+    text = form.get("SpeechResult", "").strip()
+    if not text:
+        return twiml_response(record_turn_twiml(phone.settings, _base_url(request, phone)))
+    started = time.perf_counter()
+    result = await phone.orchestrator.chat(text, call_sid)
+    chat_s = time.perf_counter() - started
+    reply = str(result["reply"])
+    wav = await phone.orchestrator.tts_wav(reply, phone.settings.tts_language)
+    index = await _next_turn_index(phone, call_sid)
+    reply_path = await _save(phone, call_sid, turn_file(index, "reply"), wav)
+    await phone.store.add_turn(
+        call_sid,
+        TurnRecord(
+            turn_index=index,
+            transcript=text,
+            reply=reply,
+            reply_audio_path=reply_path,
+            fallback=bool(result.get("fallback")),
+            latencies={
+                "chat_s": round(chat_s, 4),
+                "tts_s": round(time.perf_counter() - started - chat_s, 4),
+                "confidence": form.get("Confidence"),
+            },
+        ),
+    )
+    return _gather_answer(request, phone, wav)
+
+
+async def _recording(request: Request, phone: PhoneContext, form: dict[str, str]) -> Response:
+    """A `<Record>` finished: the caller's message (`?purpose=message`), or a turn."""
+    call_sid = form["CallSid"]
+    recording = await fetch_recording(phone.settings, form["RecordingUrl"])
+    if request.query_params.get("purpose", "turn") == "message":
+        path = await _save(phone, call_sid, MESSAGE_FILE, recording)
+        await phone.store.update_call(
+            call_sid,
+            message_audio_path=path,
+            outcome="message",
+            message_recording_url=form["RecordingUrl"],
+        )
+        return twiml_response(hangup_twiml())
+    index = await _next_turn_index(phone, call_sid)
+    caller_path = await _save(phone, call_sid, turn_file(index, "caller"), recording)
+    result = await phone.orchestrator.process_call_json(recording, call_sid)
+    wav = base64.b64decode(result["audio_base64"])
+    reply_path = await _save(phone, call_sid, turn_file(index, "reply"), wav)
+    await phone.store.add_turn(
+        call_sid,
+        TurnRecord(
+            turn_index=index,
+            caller_audio_path=caller_path,
+            transcript=result.get("transcript"),
+            reply=result.get("reply"),
+            reply_audio_path=reply_path,
+            fallback=bool(result.get("fallback")),
+            latencies=result.get("timings") or {},
+        ),
+    )
+    return _gather_answer(request, phone, wav)
+
+
+async def _next_turn_index(phone: PhoneContext, call_sid: str) -> int:
+    return len(await phone.store.turns(call_sid)) + 1
+
+
+async def _save(phone: PhoneContext, call_sid: str, name: str, data: bytes) -> str:
+    return await write_file(phone.call_dir(call_sid) / name, data)

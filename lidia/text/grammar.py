@@ -1,0 +1,152 @@
+"""Which case and gender a number takes: from the words before it and the noun after it.
+
+The words before a number govern its case (a preposition, a compound preposition such as
+«в течение», a transitive verb whose object it is); the noun after it shows the case the
+writer meant («в 3 комнатах» is prepositional though «в» usually takes the accusative) and
+gives the numeral its gender («1 подпись» — «одна»).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from lidia.text.morphology import WordForm, analyze, gender_of
+from lidia.text.numbers import plural_category
+
+__all__ = ["count_agreement", "governed_cases", "next_noun", "word_before", "words_before"]
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Prepositions and comparatives -> the cases they govern, most usual first.
+_PREPOSITION_CASES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(
+        _words(
+            "до от после около из без для у кроме более менее свыше порядка вплоть против "
+            "возле вместо больше меньше старше младше дороже дешевле накануне среди позже "
+            "раньше выше ниже дольше"
+        ),
+        ("g",),
+    ),
+    **dict.fromkeys(_words("к ко согласно благодаря"), ("d",)),
+    **dict.fromkeys(_words("о об обо при"), ("p",)),
+    **dict.fromkeys(_words("через про сквозь"), ("a",)),
+    **dict.fromkeys(_words("в во на"), ("a", "p")),
+    **dict.fromkeys(_words("с со"), ("g", "i")),
+    **dict.fromkeys(_words("за"), ("a", "i")),
+    **dict.fromkeys(_words("по"), ("a", "d", "p")),
+    **dict.fromkeys(_words("под над перед между"), ("i",)),
+}
+# Compound prepositions, by their last two words: all govern the genitive but «с».
+_COMPOUND_CASES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(
+        [
+            "в течение", "в течении", "в размере", "в количестве", "в пределах", "в районе",
+            "в возрасте", "в объёме", "в объеме", "на протяжении", "по истечении", "в ходе",
+            "в срок", "не более", "не менее", "не позднее", "не позже", "не раньше",
+            "не ранее", "в виде", "в счёт", "в счет", "со стороны", "в адрес", "в сумме",
+        ],
+        ("g",),
+    ),
+    **dict.fromkeys(["вместе с", "наряду с", "сравнению с", "связи с"], ("i",)),
+}  # fmt: skip
+_WORD = re.compile(r"([а-яёa-z]+)[ \u00a0]*$", re.IGNORECASE)
+
+
+def words_before(text: str, pos: int, count: int = 2) -> list[str]:
+    """Up to `count` lowercased words just before `pos`, nearest last; punctuation stops it."""
+    words: list[str] = []
+    end = pos
+    while len(words) < count:
+        m = _WORD.search(text, max(0, end - 40), end)
+        if not m:
+            break
+        words.insert(0, m.group(1).lower())
+        end = m.start()
+    return words
+
+
+def word_before(text: str, pos: int) -> str:
+    """The lowercased word just before `pos` (empty if punctuation intervenes)."""
+    words = words_before(text, pos, 1)
+    return words[0] if words else ""
+
+
+def case_after(word: str) -> str:
+    """The usual case after the preposition `word` ("n" if it is none)."""
+    return _PREPOSITION_CASES.get(word, ("n",))[0]
+
+
+def governed_cases(text: str, pos: int) -> tuple[str, ...]:
+    """Cases the words before `pos` allow for a number there, the most likely first."""
+    before = words_before(text, pos, 2)
+    if len(before) == 2 and " ".join(before) in _COMPOUND_CASES:
+        return _COMPOUND_CASES[" ".join(before)]
+    if not before:
+        return ("n",)
+    if before[-1] in _PREPOSITION_CASES:
+        return _PREPOSITION_CASES[before[-1]]
+    forms = analyze(before[-1])
+    if forms and forms[0].pos in ("VERB", "INFN") and forms[0].transitive:
+        return ("a", "n")  # the object of «займёт», «поставьте», «оплатите»
+    return ("n",)
+
+
+def _skippable(forms: tuple[WordForm, ...]) -> bool:
+    """An adjective between a number and its noun: «2 рабочих дня», «3 новые заявки»."""
+    return bool(forms) and forms[0].pos in ("ADJF", "PRTF") and not forms[0].fixed
+
+
+_NEXT_WORD = re.compile(r"[ \u00a0]*([а-яё]+)\b", re.IGNORECASE)
+
+
+def next_noun(text: str, pos: int) -> tuple[WordForm, ...]:
+    """Readings of the noun right after `pos` (past at most two adjectives); () if none."""
+    for _ in range(3):
+        m = _NEXT_WORD.match(text, pos)
+        if not m:
+            return ()
+        forms = analyze(m.group(1).lower())
+        if any(f.pos == "NOUN" for f in forms) and not _skippable(forms):
+            return tuple(f for f in forms if f.pos == "NOUN")
+        if not _skippable(forms):
+            return ()
+        pos = m.end()
+    return ()
+
+
+def _cases_a_noun_allows(n: int, form: WordForm) -> tuple[str, ...]:
+    """Cases of a number `n` that would leave the counted noun in this form."""
+    category = plural_category(n)
+    if category == "one":
+        return () if form.plural else (form.case,)
+    if form.plural and form.case in ("d", "i", "p"):
+        return (form.case,)
+    if form.case != "g":
+        return ()
+    if category == "few":
+        return ("g",) if form.plural else ("n", "a")
+    return ("n", "a", "g") if form.plural else ()
+
+
+def count_agreement(
+    n: int, noun: tuple[WordForm, ...], governed: tuple[str, ...]
+) -> tuple[str, str]:
+    """(case, gender) of the numeral `n` before `noun`, in a context allowing `governed`."""
+    weights: dict[str, float] = defaultdict(float)
+    gender = gender_of(noun)
+    for form in noun:
+        if form.fixed:
+            continue
+        for case in _cases_a_noun_allows(n, form):
+            weights[case] += form.score or 1e-3
+    for case in governed:
+        if case in weights:
+            return case, gender
+    if weights:
+        return max(weights, key=weights.__getitem__), gender
+    case = governed[0]
+    return ("n" if case == "a" and not noun else case), gender

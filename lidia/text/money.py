@@ -1,0 +1,70 @@
+"""Sums of money: "1 500 ₽" -> "тысяча пятьсот рублей", "$3.99" -> "три доллара девяносто
+девять центов", "5 тыс. руб." -> "пять тысяч рублей"."""
+
+from __future__ import annotations
+
+import re
+
+from lidia.text.grammar import governed_cases
+from lidia.text.morphology import inflect
+from lidia.text.numbers import counted, split_number
+from lidia.text.patterns import NO_DIGIT_BEFORE, NUM, safe_sub, sentence_end_kept
+
+__all__ = ["MULTIPLIERS", "expand_money"]
+
+# currency code -> (unit, subunit), nouns in their dictionary form
+_CURRENCIES = {"rub": ("рубль", "копейка"), "usd": ("доллар", "цент"), "eur": ("евро", "цент")}
+_CURRENCY_AFTER = {
+    r"₽": "rub",
+    r"руб\.?": "rub",
+    r"р\.": "rub",
+    r"RUB\b": "rub",
+    r"\$": "usd",
+    r"USD\b": "usd",
+    r"долл\.": "usd",
+    r"€": "eur",
+    r"EUR\b": "eur",
+}
+MULTIPLIERS = {"тыс": "тысяча", "млн": "миллион", "млрд": "миллиард"}
+_MULT = r"(?:\s*(тыс|млн|млрд)\.?)?"
+_MONEY_AFTER = re.compile(rf"{NO_DIGIT_BEFORE}({NUM}){_MULT}\s*({'|'.join(_CURRENCY_AFTER)})(?!\w)")
+_MONEY_BEFORE = re.compile(rf"([$€])\s*({NUM}){_MULT}(?!\w)")
+
+
+def _currency_code(symbol: str) -> str:
+    for pattern, code in _CURRENCY_AFTER.items():
+        if re.fullmatch(pattern, symbol):
+            return code
+    return "rub"
+
+
+def _spoken_money(amount: str, multiplier: str | None, code: str, case: str) -> str:
+    """ "2,50" EUR -> "два евро пятьдесят центов"; "1,5" млн RUB -> "... миллиона рублей"."""
+    unit, subunit = _CURRENCIES[code]
+    if multiplier:
+        # "5 тыс. руб.": the currency after a multiplier is always genitive plural.
+        return f"{counted(amount, case, MULTIPLIERS[multiplier])} {inflect(unit, 'g', True)}"
+    whole, cents = split_number(amount)
+    words = counted(whole, case, unit)
+    if cents and int(cents[:2].ljust(2, "0")):
+        words += " " + counted(cents[:2].ljust(2, "0"), case, subunit)
+    return words
+
+
+def _case_before(m: re.Match[str]) -> str:
+    return governed_cases(m.string, m.start())[0]
+
+
+def expand_money(text: str) -> str:
+    """Sums of money in the case their context asks for: "до 1 000 ₽" -> "до тысячи рублей"."""
+
+    def after(m: re.Match[str]) -> str:
+        symbol = m.group(3)
+        words = _spoken_money(m.group(1), m.group(2), _currency_code(symbol), _case_before(m))
+        return words + (sentence_end_kept(m.string, m.end()) if symbol.endswith(".") else "")
+
+    def before(m: re.Match[str]) -> str:
+        code = _currency_code(m.group(1))
+        return _spoken_money(m.group(2), m.group(3), code, _case_before(m))
+
+    return safe_sub(_MONEY_BEFORE, before, safe_sub(_MONEY_AFTER, after, text))

@@ -1,0 +1,180 @@
+"""Ordinals: numbers with a case suffix ("на 2-м этаже" -> "на втором этаже") and Roman
+numerals beside a noun or a name ("XXI век", "глава V", "Пётр I").
+
+An ordinal is an adjective: it takes the case, gender and number of its noun. The written
+suffix narrows the choice ("-м": вторым or втором), the noun's own form settles it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lidia.text.grammar import governed_cases, next_noun
+from lidia.text.morphology import WordForm, analyze
+from lidia.text.numbers import cardinal, ordinal, ordinal_readings
+from lidia.text.patterns import safe_sub
+
+__all__ = ["expand_ordinals", "expand_roman_numerals"]
+
+_SUFFIXES = [
+    "ый",
+    "ий",
+    "ой",
+    "ая",
+    "яя",
+    "ое",
+    "ее",
+    "ого",
+    "его",
+    "ому",
+    "ему",
+    "ым",
+    "им",
+    "ом",
+    "ем",
+    "ую",
+    "юю",
+    "ей",
+    "ых",
+    "их",
+    "ыми",
+    "ими",
+    "й",
+    "я",
+    "е",
+    "го",
+    "му",
+    "м",
+    "ю",
+    "х",
+    "ми",
+]
+# Suffixes that mark a declined cardinal: "в 2-х", "5-ти", "2-мя", "3-мя".
+_CARDINAL_SUFFIXES = {"х": "g", "ти": "g", "мя": "i", "ью": "i"}
+_ALL_SUFFIXES = sorted({*_SUFFIXES, *_CARDINAL_SUFFIXES}, key=len, reverse=True)
+_ORDINAL = re.compile(rf"(?<![\w.,])(\d+)\s?-\s?({'|'.join(_ALL_SUFFIXES)})(?!\w)")
+
+
+def _agreeing(
+    readings: tuple[tuple[str, str, bool], ...],
+    noun: tuple[WordForm, ...],
+    governed: tuple[str, ...],
+) -> tuple[str, str, bool]:
+    """The reading that agrees with the noun (the governed cases breaking ties)."""
+    matching = [
+        (case, gender, plural)
+        for form in noun
+        for case, gender, plural in readings
+        if form.case == case and form.plural == plural and (plural or form.gender == gender)
+    ]
+    for case in governed:
+        for reading in matching:
+            if reading[0] == case:
+                return reading
+    return matching[0] if matching else readings[0]
+
+
+def expand_ordinals(text: str) -> str:
+    """Numbers with a case suffix: "1-й" -> "первый", "к 3-му числу" -> "к третьему числу",
+    "в 90-х" -> "в девяностых", "в 2-х экземплярах" -> "в двух экземплярах"."""
+
+    def repl(m: re.Match[str]) -> str:
+        n, suffix = int(m.group(1)), m.group(2)
+        if suffix in _CARDINAL_SUFFIXES and not (n % 10 == 0 and n > 0 and suffix == "х"):
+            return cardinal(n, _CARDINAL_SUFFIXES[suffix])
+        readings = ordinal_readings(n, suffix)
+        if not readings:
+            return m.group()
+        noun = next_noun(m.string, m.end())
+        case, gender, plural = _agreeing(readings, noun, governed_cases(m.string, m.start()))
+        return ordinal(n, case, gender, plural)
+
+    return safe_sub(_ORDINAL, repl, text)
+
+
+_ROMAN = re.compile(
+    r"(?<![\w.])(M{0,3}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3}))(?![\w.])"
+)
+_ROMAN_VALUES = {"M": 1000, "D": 500, "C": 100, "L": 50, "X": 10, "V": 5, "I": 1}
+# Nouns a Roman numeral stands before («XXI век») or after («глава V»).
+_NOUNS_AFTER_ROMAN = frozenset(
+    [
+        "век",
+        "тысячелетие",
+        "съезд",
+        "созыв",
+        "олимпиада",
+        "конференция",
+        "чемпионат",
+        "пленум",
+        "форум",
+        "фестиваль",
+        "квартал",
+        "полугодие",
+        "сессия",
+        "собор",
+        "конгресс",
+    ]
+)
+_NOUNS_BEFORE_ROMAN = frozenset(
+    [
+        "глава",
+        "том",
+        "часть",
+        "раздел",
+        "книга",
+        "приложение",
+        "пункт",
+        "группа",
+        "категория",
+        "степень",
+        "этап",
+        "фаза",
+        "уровень",
+        "класс",
+        "акт",
+        "сезон",
+        "выпуск",
+        "серия",
+        "период",
+        "квартал",
+        "съезд",
+    ]
+)
+
+
+def _roman_value(numeral: str) -> int:
+    values = [_ROMAN_VALUES[c] for c in numeral]
+    return sum(-v if v < nxt else v for v, nxt in zip(values, [*values[1:], 0], strict=True))
+
+
+def _roman_noun(text: str, start: int, end: int) -> tuple[tuple[WordForm, ...], bool]:
+    """The noun a Roman numeral belongs to, and whether that noun is a first name."""
+    after = [f for f in next_noun(text, end) if f.lemma in _NOUNS_AFTER_ROMAN]
+    if after:
+        return tuple(after), False
+    m = re.search(r"([А-ЯЁа-яё]+)[ \u00a0]+$", text[max(0, start - 40) : start])
+    if not m:
+        return (), False
+    forms = [f for f in analyze(m.group(1).lower()) if f.pos == "NOUN"]
+    if m.group(1)[0].isupper() and any(f.name for f in forms):
+        return tuple(f for f in forms if f.name), True
+    return tuple(f for f in forms if f.lemma in _NOUNS_BEFORE_ROMAN), False
+
+
+def expand_roman_numerals(text: str) -> str:
+    """Roman numerals read as ordinals agreeing with their noun or name:
+    "в XXI веке" -> "в двадцать первом веке", "Екатерины II" -> "Екатерины Второй"."""
+
+    def repl(m: re.Match[str]) -> str:
+        numeral = m.group(1)
+        if not numeral:
+            return m.group()
+        noun, is_name = _roman_noun(m.string, m.start(), m.end())
+        if not noun:
+            return m.group()
+        form = next((f for f in noun if f.gender or f.plural), noun[0])
+        words = ordinal(_roman_value(numeral), form.case or "n", form.gender or "m", form.plural)
+        return words.capitalize() if is_name else words
+
+    return safe_sub(_ROMAN, repl, text)

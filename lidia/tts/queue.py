@@ -1,0 +1,299 @@
+"""Fair sharing of one engine between many utterances (issue 14).
+
+One model serves one call at a time (parallel XTTS calls garble audio or crash CUDA), so
+every engine gets an `EngineQueue`: a single worker thread of its own and a rotation of the
+utterances that want it. The engine is granted one chunk (a sentence) at a time:
+
+- round-robin: an utterance has at most one chunk waiting, so first come first served
+  per chunk is a rotation; a caller's next sentence queues behind the other callers'
+  current ones, never one caller's whole reply behind another's;
+- an utterance's first chunk may jump the rotation (`first_chunk_priority`), so a new
+  turn starts speaking after at most the chunk now in the engine;
+- cancellation (client gone, barge-in) stops the engine's work after its current piece;
+  a running worker thread cannot be stopped, so the engine stays taken (and the
+  utterance counted in `depth`) until that piece returns and the engine's iterator is
+  closed: the next caller never runs the model beside an orphaned call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import heapq
+import itertools
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_END = object()  # `next()` default: a worker thread must never raise StopIteration
+
+
+class EndOfChunk:
+    """Marks, in `EngineQueue.iterate_chunks`, that chunk `index` has no more pieces."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """An engine error travelling from the producer task to the consumer."""
+
+    error: Exception
+
+
+class Ticket:
+    """One utterance's place in an engine's rotation, and what keeps it counted in `depth`:
+    its consumer, its producer task and any worker call still running for it."""
+
+    def __init__(self, generation: int, first_chunk_priority: bool, done: Callable[[], None]):
+        self.generation = generation
+        self.granted = 0  # chunks the engine has started for this utterance
+        self._first_chunk_priority = first_chunk_priority
+        self._holds = 1
+        self._done = done
+
+    @property
+    def urgent(self) -> bool:
+        return self._first_chunk_priority and self.granted == 0
+
+    def hold(self) -> None:
+        self._holds += 1
+
+    def release(self) -> None:
+        self._holds -= 1
+        if self._holds == 0:
+            self._done()
+
+
+class _Rotation:
+    """Who gets the engine next: urgent first chunks, then everyone in arrival order."""
+
+    def __init__(self) -> None:
+        self.busy = False
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    async def acquire(self, urgent: bool) -> None:
+        if not self.busy:
+            self.busy = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (0 if urgent else 1, next(self._order), turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # granted as we were cancelled: hand it on
+            raise
+
+    def release(self) -> None:
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():  # skips waiters that were cancelled
+                turn.set_result(None)  # stays busy: handed straight over
+                return
+        self.busy = False
+
+
+class _BlockingIteration:
+    """A blocking iterator driven one `next()` per worker-thread call. It is created by its
+    first `step()`, in the worker thread, so no engine code ever runs on the event loop."""
+
+    def __init__(self, make_iterator: Callable[[], Iterable[Any]]) -> None:
+        self._make_iterator = make_iterator
+        self._iterator: Iterator[Any] | None = None
+
+    def step(self) -> Any:
+        if self._iterator is None:
+            self._iterator = iter(self._make_iterator())
+        return next(self._iterator, _END)
+
+    def close(self) -> None:
+        close = getattr(self._iterator, "close", None)
+        if close is None:
+            return
+        try:
+            close()  # a generator's `finally` (RHVoice stops, XTTS drops its lock)
+        except Exception:
+            log.exception("closing an abandoned TTS stream failed")
+
+
+class EngineQueue:
+    """One engine's worker thread and rotation. Bound to one event loop at a time; it
+    rebinds to a new loop when idle (the lifespan, TestClient portals and tests each run
+    their own loop in turn)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"tts-{name}")
+        self._rotation = _Rotation()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._generation = 0
+        self._live = 0  # utterances waiting, speaking, or with engine work still running
+
+    @property
+    def depth(self) -> int:
+        """Utterances waiting for or holding the engine."""
+        return self._live
+
+    def close(self) -> None:
+        """Stop the worker thread once its current call returns. Not blocking."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    @contextlib.asynccontextmanager
+    async def utterance(self, *, first_chunk_priority: bool = True) -> AsyncIterator[Ticket]:
+        """A place in the rotation for all the chunks of one utterance."""
+        self._bind_loop()
+        ticket = Ticket(self._generation, first_chunk_priority, self._ticket_done(self._generation))
+        self._live += 1
+        try:
+            yield ticket
+        finally:
+            ticket.release()
+
+    async def call(self, ticket: Ticket, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """`fn(*args, **kwargs)` (one chunk) in the worker thread, at `ticket`'s turn."""
+        await self._take_turn(ticket)
+        running = self._run(functools.partial(fn, *args, **kwargs))
+        try:
+            return await asyncio.shield(running)  # cancelling us must not orphan the engine
+        finally:
+            self._release_when_done(ticket, running, None)
+
+    async def iterate_chunks(
+        self,
+        ticket: Ticket,
+        makers: Sequence[Callable[[], Iterable[T]]],
+        *,
+        lookahead: int = 1,
+    ) -> AsyncIterator[T | EndOfChunk]:
+        """The pieces of each chunk's blocking iterator in order, each followed by
+        `EndOfChunk`; every `next()` runs in the worker thread, each chunk at its turn.
+
+        A producer task synthesizes up to `lookahead` chunks ahead of the reader, so the
+        utterance rejoins the rotation as soon as its chunk is done (not when the reader
+        has played it), while a reader that stops reading holds no engine and little
+        memory. Closing this generator early stops the engine after its current piece.
+        """
+        items: asyncio.Queue[Any] = asyncio.Queue()
+        slots = asyncio.Semaphore(lookahead + 1)
+        producer = asyncio.create_task(self._produce(ticket, makers, items, slots))
+        ticket.hold()
+        producer.add_done_callback(lambda _: ticket.release())
+        try:
+            while (item := await items.get()) is not _END:
+                if isinstance(item, _Failure):
+                    raise item.error
+                if isinstance(item, EndOfChunk):
+                    slots.release()
+                yield item
+        finally:
+            producer.cancel()  # waiting: leaves at once; in the engine: after this piece
+
+    async def _produce(
+        self,
+        ticket: Ticket,
+        makers: Sequence[Callable[[], Iterable[Any]]],
+        items: asyncio.Queue[Any],
+        slots: asyncio.Semaphore,
+    ) -> None:
+        try:
+            for index, make_iterator in enumerate(makers):
+                await slots.acquire()
+                await self._drain_chunk(ticket, make_iterator, items)
+                items.put_nowait(EndOfChunk(index))
+        except Exception as exc:  # the engine failed: the consumer re-raises it
+            items.put_nowait(_Failure(exc))
+        finally:
+            items.put_nowait(_END)
+
+    async def _drain_chunk(
+        self,
+        ticket: Ticket,
+        make_iterator: Callable[[], Iterable[Any]],
+        items: asyncio.Queue[Any],
+    ) -> None:
+        await self._take_turn(ticket)
+        iteration = _BlockingIteration(make_iterator)
+        running: asyncio.Future[Any] | None = None
+        exhausted = False
+        try:
+            while True:
+                running = self._run(iteration.step)
+                item = await asyncio.shield(running)
+                if item is _END:
+                    exhausted = True
+                    return
+                items.put_nowait(item)
+        finally:
+            self._release_when_done(ticket, running, None if exhausted else iteration)
+
+    async def _take_turn(self, ticket: Ticket) -> None:
+        if ticket.generation != self._generation:
+            raise RuntimeError(f"TTS engine {self.name}: utterance from another event loop")
+        await self._rotation.acquire(ticket.urgent)
+        ticket.granted += 1
+
+    def _run(self, fn: Callable[[], T]) -> asyncio.Future[T]:
+        return asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    def _release_when_done(
+        self,
+        ticket: Ticket,
+        running: asyncio.Future[Any] | None,
+        to_close: _BlockingIteration | None,
+    ) -> None:
+        """Hand the engine on once the worker call has returned (and the abandoned engine
+        iterator is closed); until then the utterance stays counted in `depth`."""
+        if (running is None or running.done()) and to_close is None:
+            self._rotation.release()
+            return
+        ticket.hold()
+        rotation = self._rotation
+
+        def release(_: object = None) -> None:
+            rotation.release()
+            ticket.release()
+
+        def close_then_release(_: object = None) -> None:
+            if running is not None and not running.cancelled():
+                running.exception()  # retrieved: nobody is left to re-raise it
+            if to_close is None:
+                release()
+                return
+            try:
+                self._run(to_close.close).add_done_callback(release)
+            except RuntimeError:  # the service was closed: nothing left to stop
+                release()
+
+        if running is not None and not running.done():
+            running.add_done_callback(close_then_release)
+        else:
+            close_then_release()
+
+    def _bind_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is loop:
+            return
+        old_loop_alive = self._loop is not None and not self._loop.is_closed()
+        if old_loop_alive and self._rotation.busy:
+            raise RuntimeError(f"TTS engine {self.name} is busy in another event loop")
+        # A closed loop will never run the callbacks that release its turns: start over.
+        self._loop, self._rotation, self._live = loop, _Rotation(), 0
+        self._generation += 1
+
+    def _ticket_done(self, generation: int) -> Callable[[], None]:
+        def done() -> None:
+            if generation == self._generation:
+                self._live -= 1
+
+        return done
