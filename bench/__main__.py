@@ -8,9 +8,19 @@ import sys
 
 from bench.common import Row
 
-BENCHES = ["bench.bench_speech", "bench.bench_turn", "bench.bench_openai", "bench.bench_phone"]
-BENCHES.append("bench.bench_text")  # issue 10: the normaliser against its peers
-BENCHES.append("bench.bench_russian")  # issue 10: Russian WER through /stt and the phone path
+# Each module's run() prints its figures and returns the summary rows (ratios against a
+# baseline measured in the same run). `python -m bench NAME ...` runs the matching ones.
+BENCHES = [
+    "bench.bench_speech",  # /stt and /tts against direct engine calls
+    "bench.bench_turn",  # streamed vs whole /process_call
+    "bench.bench_openai",  # /v1/audio/speech formats
+    "bench.bench_phone",  # a phone turn against /process_call
+    "bench.bench_text",  # the Russian normaliser against ru-normalizr and rutextnorm
+    "bench.bench_russian",  # Russian WER through /stt and the phone path
+    "bench.bench_xtts",  # XTTS linear streaming vs coqui's, fair sharing, cancellation
+    "bench.bench_load",  # 1..50 concurrent calls: capacity, longest silence
+    "bench.bench_turn_taking",  # end of turn by meaning, backchannels, barge-in
+]
 
 
 def main(names: list[str]) -> int:

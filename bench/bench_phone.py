@@ -38,6 +38,7 @@ from tests.support.twilio_client import (
     signed_headers,
     silence_mulaw,
     speech_mulaw,
+    stream_parameters,
     webhook_form,
 )
 
@@ -60,11 +61,14 @@ async def phone_turns(phone_url: str, store: SqlCallStore, mulaw: bytes) -> list
         call_sid = f"CA{0xBE00 + n:032x}"
         form = webhook_form(call_sid)
         async with httpx.AsyncClient(base_url=phone_url) as http:
-            await http.post(
+            answer = await http.post(
                 "/twilio/voice", data=form, headers=signed_headers("/twilio/voice", form)
             )
+        parameters = stream_parameters(answer.text)  # the call's one-time streamToken
         ws = phone_url.replace("http://", "ws://") + "/twilio/media"
-        async with TwilioMediaClient(ws, WS_PUBLIC, TEST_AUTH_TOKEN, call_sid) as client:
+        async with TwilioMediaClient(
+            ws, WS_PUBLIC, TEST_AUTH_TOKEN, call_sid, parameters=parameters
+        ) as client:
             await client.connected()
             await client.start()
             await client.wait_for_mark("greeting-end")

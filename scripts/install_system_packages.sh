@@ -9,10 +9,12 @@
 # With --dev, also what the tests need:
 #   docker-compose  validates docker-compose.yml (`docker-compose config`) without an engine
 #   chromium        the headless browser of the dashboard's end-to-end test (Playwright drives it)
+#   nginx-light     the load balancer of the replica test (tests/test_replicas.py); production
+#                   runs the official nginx image from docker-compose.yml's `scale` profile
 set -euo pipefail
 
 MAIN_PACKAGES=(espeak-ng ffmpeg sox)
-[ "${1:-}" = "--dev" ] && MAIN_PACKAGES+=(docker-compose chromium)
+[ "${1:-}" = "--dev" ] && MAIN_PACKAGES+=(docker-compose chromium nginx-light)
 NONFREE_PACKAGES=(rhvoice rhvoice-russian librhvoice5)
 
 missing=()

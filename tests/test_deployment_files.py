@@ -129,3 +129,78 @@ def test_install_is_idempotent_and_pins_torch_first() -> None:
         )
         assert done.returncode == 0, done.stderr
     assert done.stdout == ""  # already installed: the stamp short-cuts everything
+
+
+@pytest.fixture(scope="module")
+def scale_config(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`docker compose --profile scale config`: the replicas behind nginx."""
+    folder = tmp_path_factory.mktemp("compose-scale")
+    for name in ("docker-compose.yml", "Dockerfile"):
+        shutil.copy(PROJECT_DIR / name, folder)
+    shutil.copy(PROJECT_DIR / ".env.example", folder / ".env")
+    (folder / "deploy" / "nginx").mkdir(parents=True)
+    shutil.copy(PROJECT_DIR / "deploy" / "nginx" / "lidia.conf", folder / "deploy" / "nginx")
+    done = subprocess.run(
+        [*compose_command(), "--profile", "scale", "config"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return yaml.safe_load(done.stdout)
+
+
+def test_default_profile_is_the_single_box(compose_config: dict) -> None:
+    services = compose_config["services"]
+    assert "profiles" not in services["orchestrator"] and "profiles" not in services["phone"]
+    assert services["phone"]["environment"]["ORCHESTRATOR_URL"] == "http://orchestrator:8002"
+    for name in ("orchestrator-gpu0", "orchestrator-gpu1", "phone-replica", "nginx"):
+        assert services[name]["profiles"] == ["scale"]  # never started without --profile scale
+
+
+def test_scale_profile_puts_one_orchestrator_on_each_gpu(scale_config: dict) -> None:
+    services = scale_config["services"]
+    gpus = []
+    for name in ("orchestrator-gpu0", "orchestrator-gpu1"):
+        replica = services[name]
+        (devices,) = replica["deploy"]["resources"]["reservations"]["devices"]
+        gpus += devices["device_ids"]
+        assert replica["environment"]["WHISPER_DEVICE"] == "cuda:0"  # its one GPU, renumbered
+        assert replica["environment"]["TTS_DEVICE"] == "cuda:0"
+        assert replica["environment"]["REDIS_URL"].startswith("redis://")  # shared sessions
+    assert sorted(gpus) == ["0", "1"]
+
+
+def test_scale_profile_routes_the_phone_through_nginx(scale_config: dict) -> None:
+    services = scale_config["services"]
+    phone = services["phone-replica"]
+    assert phone["environment"]["ORCHESTRATOR_URL"] == "http://nginx:8002"
+    assert phone["environment"]["DATABASE_URL"].startswith("postgresql")  # one call store
+    assert "ports" not in phone  # replicas are reached through nginx only
+    nginx = services["nginx"]
+    mounts = {v["target"] if isinstance(v, dict) else v.split(":")[1] for v in nginx["volumes"]}
+    assert "/etc/nginx/conf.d/default.conf" in mounts
+    published = {
+        str(p["published"] if isinstance(p, dict) else p.split(":")[0]) for p in nginx["ports"]
+    }
+    assert {"8001", "8002"} <= published
+
+
+def test_nginx_config_balances_and_retries_only_safely() -> None:
+    conf = (PROJECT_DIR / "deploy" / "nginx" / "lidia.conf").read_text(encoding="utf-8")
+    upstream = conf[conf.index("upstream orchestrators {") :].split("}", 1)[0]
+    assert "least_conn;" in upstream and "keepalive" in upstream
+    assert upstream.count("max_fails=") == 2 and "fail_timeout=" in upstream
+    assert "proxy_next_upstream error timeout http_502 http_503;" in conf
+    directives = "\n".join(line.split("#", 1)[0] for line in conf.splitlines())
+    assert "non_idempotent" not in directives  # a POST that reached a replica is never re-sent
+    assert "proxy_next_upstream_tries 2;" in conf
+    assert "proxy_buffering off;" in conf and "proxy_http_version 1.1;" in conf
+    size_mb = int(conf.split("client_max_body_size ", 1)[1].split("m;", 1)[0])
+    assert size_mb * 1024 * 1024 >= Settings(_env_file=None).stt_max_bytes
+    media = conf[conf.index("location = /twilio/media") :].split("}", 1)[0]
+    assert "proxy_set_header Upgrade $http_upgrade;" in media
+    assert "proxy_set_header Connection $connection_upgrade;" in media
+    assert int(media.split("proxy_read_timeout ", 1)[1].split("s;", 1)[0]) >= 1800

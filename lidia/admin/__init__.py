@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from lidia.admin.security import AdminAuth, AdminDisabled
+from lidia.admin.security import AdminAuth, AdminDisabled, install_admin_guard
 from lidia.admin.views import ADMIN_DIR, router, templates
 from lidia.core.settings import Settings
 
@@ -20,6 +20,8 @@ __all__ = ["AdminAuth", "install_admin"]
 
 def install_admin(app: FastAPI, settings: Settings) -> None:
     app.state.admin_auth = AdminAuth.from_settings(settings)
+    # Security headers and backoff for guessed passwords, on every /admin response.
+    install_admin_guard(app, settings)
     app.state.admin_timezone = settings.timezone  # TIMEZONE: the zone times are shown in
     app.include_router(router)
     app.mount(

@@ -8,6 +8,7 @@ import datetime as dt
 import io
 from typing import Any
 
+from lidia.admin.conversation import conversation
 from lidia.phone.call_store import CallRecord, CallSummary, EventRecord, TurnRecord
 
 # Excel on Windows reads a CSV as the system code page (cp1251) unless it starts with a BOM.
@@ -34,11 +35,13 @@ CSV_COLUMNS = [
 
 
 def call_json(call: CallRecord, turns: list[TurnRecord], events: list[EventRecord]) -> dict:
-    """The whole record as JSON-ready data (datetimes as ISO 8601 UTC)."""
+    """The whole record as JSON-ready data (datetimes as ISO 8601 UTC), with both sides'
+    lines in call order (`conversation`: who, kind, text, offset_s)."""
     return {
         "call": _jsonable(dataclasses.asdict(call)),
         "turns": [_jsonable(dataclasses.asdict(turn)) for turn in turns],
         "events": [_jsonable(dataclasses.asdict(event)) for event in events],
+        "conversation": [dataclasses.asdict(line) for line in conversation(turns, events)],
     }
 
 

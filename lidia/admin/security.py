@@ -8,6 +8,12 @@
   `hmac.compare_digest`. A browser sends Basic credentials to any site's form posting to us,
   but a foreign page cannot read our pages to learn the token.
 - Origin: a POST whose `Origin` (or, without one, `Referer`) names another host is refused.
+- `AdminGuardMiddleware`, on every `/admin` response: security headers (a CSP allowing only
+  our own scripts, styles and media, plus `blob:` audio for the playground; no framing;
+  referrers only to ourselves, which keeps the Referer fallback above working), and backoff
+  for guessing: after `AUTH_MAX_FAILURES` wrong Basic credentials from one address within
+  `AUTH_FAILURE_WINDOW_S`, that address gets 429 + `Retry-After` (`lidia.core.rate_limit`).
+  A 401 to a request *without* credentials is the browser's first challenge, not a guess.
 """
 
 from __future__ import annotations
@@ -20,11 +26,27 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from fastapi import HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
+from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lidia.core.openapi import add_responses, error_responses
+from lidia.core.rate_limit import FailureLimiter, client_address, rate_limited_body
 from lidia.core.settings import Settings
 
 REALM = "Lidia calls"
+ADMIN_PREFIX = "/admin"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 class AdminDisabled(Exception):
@@ -106,3 +128,59 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
         return None
     user, separator, password = decoded.partition(":")
     return (user, password) if separator else None
+
+
+def is_admin_path(path: str) -> bool:
+    return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
+
+
+class AdminGuardMiddleware:
+    """Security headers on every `/admin` response; 429 for addresses that keep guessing."""
+
+    def __init__(self, app: ASGIApp, *, failures: FailureLimiter) -> None:
+        self.app = app
+        self.failures = failures
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_admin_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        client = client_address(scope)
+        if (wait := self.failures.retry_after(client)) is not None:
+            response = JSONResponse(
+                rate_limited_body(wait), status_code=429, headers={"Retry-After": str(wait)}
+            )
+            await response(scope, receive, _with_security_headers(send))
+            return
+        presented = any(key.lower() == b"authorization" for key, _ in scope["headers"])
+        secured = _with_security_headers(send)
+
+        async def observed(message: Message) -> None:
+            if message["type"] == "http.response.start" and presented:
+                self._count(client, message["status"])
+            await secured(message)
+
+        await self.app(scope, receive, observed)
+
+    def _count(self, client: str, status: int) -> None:
+        if status == 401:
+            self.failures.record_failure(client)
+        elif status < 400:
+            self.failures.record_success(client)
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def secured(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableHeaders(scope=message)
+            for name, value in SECURITY_HEADERS.items():
+                headers.setdefault(name, value)
+        await send(message)
+
+    return secured
+
+
+def install_admin_guard(app: FastAPI, settings: Settings) -> None:
+    """`AdminGuardMiddleware` on `app`, and its 401/429 on every `/admin` operation's docs."""
+    app.add_middleware(AdminGuardMiddleware, failures=FailureLimiter.from_settings(settings))
+    add_responses(app, error_responses(401, 429), when=lambda path, *_: is_admin_path(path))

@@ -8,17 +8,21 @@ extract a call's message again.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import math
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
+from lidia.admin.conversation import conversation
 from lidia.admin.exports import CSV_BOM, call_json, calls_csv
 from lidia.admin.files import audio_media_type, audio_name, call_audio_file
 from lidia.admin.local_time import LocalClock
@@ -33,7 +37,10 @@ from lidia.admin.wording import (
     outcome_ru,
     plural_ru,
 )
+from lidia.audio.stereo import mono_mixdown
+from lidia.phone.call_files import CALL_FILE, WHOLE_CALL_FILE
 from lidia.phone.call_store import CallQuery
+from lidia.phone.call_store.faults import CallStoreUnavailable, is_outage
 from lidia.phone.caller_messages import extract_caller_message
 from lidia.phone.deps import PhoneDep as Phone
 from lidia.phone.orchestrator_client import OrchestratorError
@@ -55,7 +62,33 @@ templates.env.filters.update(
     channel_ru=channel_ru,
     delivery_state_ru=delivery_state_ru,
 )
-router = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+class StoreOutageRoute(APIRoute):
+    """A dashboard route that answers a clear 503 page, not a 500, while the call database
+    is down (issue 15); the calls recorded meanwhile are journaled and appear once it is back."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as exc:
+                if not (isinstance(exc, CallStoreUnavailable) or is_outage(exc)):
+                    raise
+                return HTMLResponse(STORE_DOWN_PAGE, status_code=503, headers={"Retry-After": "10"})
+
+        return handle
+
+
+STORE_DOWN_PAGE = """<!doctype html><html lang="ru"><head><meta charset="utf-8">
+<title>База звонков недоступна</title></head><body>
+<h1>База звонков временно недоступна</h1>
+<p>Звонки продолжают приниматься: всё записывается в локальный журнал и появится здесь,
+как только база данных снова заработает. Обновите страницу через минуту.</p>
+</body></html>"""
+router = APIRouter(prefix="/admin", include_in_schema=False, route_class=StoreOutageRoute)
 
 
 def admin_user(request: Request) -> str:
@@ -186,7 +219,10 @@ async def call_page(request: Request, call_sid: str, user: AdminUser, phone: Pho
         name = audio_name(stored, call_sid, folder)
         return f"/admin/calls/{call_sid}/audio/{name}" if name else None
 
-    whole_call = audio_url(str(folder / call_sid / "caller.wav"))
+    # The stereo call (caller left, Лидия right): written by the stream, or Twilio's dual
+    # recording in gather mode; else the caller's side alone (older streamed calls).
+    two_sided = audio_url(str(folder / call_sid / CALL_FILE))
+    whole_call = two_sided or audio_url(str(folder / call_sid / WHOLE_CALL_FILE))
     return _page(
         request,
         "admin/call.html",
@@ -196,9 +232,11 @@ async def call_page(request: Request, call_sid: str, user: AdminUser, phone: Pho
             (turn, audio_url(turn.caller_audio_path), audio_url(turn.reply_audio_path))
             for turn in turns
         ],
-        events=[event for event in events if event.kind != "dtmf"],
+        events=[event for event in events if event.kind not in ("dtmf", "prompt")],
         deliveries=await phone.store.deliveries(call_sid),
         whole_call_url=whole_call,
+        two_sided=two_sided is not None,
+        lines=conversation(turns, events),
         message_url=audio_url(call.message_audio_path),
         notice=request.query_params.get("notice"),
     )
@@ -217,12 +255,27 @@ async def export_call(call_sid: str, user: AdminUser, phone: Phone) -> Response:
     )
 
 
-@router.get("/calls/{call_sid}/audio/{name}")
-async def call_audio(call_sid: str, name: str, user: AdminUser, phone: Phone) -> FileResponse:
-    """A call's audio file; FileResponse answers `Range` requests, so `<audio>` can seek."""
+@router.get("/calls/{call_sid}/audio/{name}", response_model=None)
+async def call_audio(
+    call_sid: str,
+    name: str,
+    user: AdminUser,
+    phone: Phone,
+    mix: Annotated[Literal["mono"] | None, Query()] = None,
+) -> FileResponse | Response:
+    """A call's audio file; FileResponse answers `Range` requests, so `<audio>` can seek.
+    `?mix=mono` averages a stereo WAV (the two-sided call) to one channel for players
+    that want mono."""
     path = call_audio_file(phone.settings.calls_log_dir, call_sid, name)
     if path is None:
         raise HTTPException(status_code=404, detail="такой записи нет")
+    if mix == "mono":
+        if path.suffix.lower() != ".wav":
+            raise HTTPException(status_code=400, detail="mix: моно-сведение только для WAV")
+        mono = await asyncio.to_thread(lambda: mono_mixdown(path.read_bytes()))
+        return Response(
+            mono, media_type="audio/wav", headers={"Cache-Control": "private, no-store"}
+        )
     return FileResponse(
         path, media_type=audio_media_type(path), headers={"Cache-Control": "private, no-store"}
     )

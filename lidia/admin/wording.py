@@ -27,6 +27,8 @@ EVENTS = {
     "protocol_error": "ошибка связи с Twilio",
     "error": "ошибка",
     "dtmf": "нажата клавиша",
+    "prompt": "Лидия произнесла фразу",
+    "interrupted": "звонок прерван: служба остановилась",
 }
 CHANNELS = {"telegram": "Telegram", "email": "e-mail", "webhook": "вебхук"}
 DELIVERY_STATES = {"pending": "ждёт отправки", "sent": "доставлено", "failed": "не доставлено"}

@@ -79,6 +79,7 @@ class VadEvent:
     sample: int
     voiced_end: int = 0
     decided: int = 0
+    voiced_start: int = 0  # speech_start: the first voiced window (no pre-roll)
 
 
 class StreamingVad:
@@ -122,6 +123,17 @@ class StreamingVad:
     @property
     def in_speech(self) -> bool:
         return self._speech_start is not None
+
+    @property
+    def position(self) -> int:
+        """Phone samples judged so far (the stream time the VAD has reached)."""
+        return self._position
+
+    def voiced_run(self) -> int:
+        """Samples of the utterance voiced so far while it is still voiced; 0 otherwise."""
+        if self._speech_start is None or self._silence_start is not None:
+            return 0
+        return self._position - self._speech_start
 
     def feed(self, samples_8k: np.ndarray) -> list[VadEvent]:
         """Judge new 8 kHz audio; returns the events it completes (often none)."""
@@ -167,7 +179,10 @@ class StreamingVad:
                 self._speech_start = self._candidate
                 self._candidate = None
                 return VadEvent(
-                    "speech_start", max(0, self._speech_start - self.pre_roll), decided=end
+                    "speech_start",
+                    max(0, self._speech_start - self.pre_roll),
+                    decided=end,
+                    voiced_start=self._speech_start,
                 )
         elif probability < self.neg_threshold:
             self._candidate = None  # a click or a cough, not a turn

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lidia.core.errors import LidiaError, error_body
+from lidia.core.openapi import add_responses, error_responses
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +64,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    # In the OpenAPI: the error shape on every operation (and our 422 for FastAPI's own).
+    add_responses(app, error_responses(500, 503))

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lidia.core.opening_hours import parse_hours
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]  # the checkout: models/, Лидия/, calls_log/
 
 
@@ -126,18 +128,38 @@ class Settings(BaseSettings):
     phone_turn_timeout_s: float = Field(default=15.0, gt=0)
     audio_ttl_s: int = Field(default=600, ge=1)
     database_url: str | None = None  # None: SQLite at calls_log/calls.db
+    # Storage faults (issue 15): call writes journaled locally first, replayed when the
+    # database is back; audio the disk refuses waits in memory up to CALL_AUDIO_MEMORY_MB.
+    call_journal_path: Path | None = None  # None: calls_log/journal.db
+    call_store_retry_s: float = Field(default=2.0, gt=0)
+    call_audio_memory_mb: int = Field(default=64, ge=1)
     vad_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
     vad_min_silence_ms: int = Field(default=300, ge=32)  # <300 splits at commas
     vad_min_speech_ms: int = Field(default=150, ge=0)
     vad_speech_pad_ms: int = Field(default=100, ge=0)
     vad_pre_roll_ms: int = Field(default=500, ge=0)  # kept before speech start
     max_utterance_s: float = Field(default=30.0, gt=0)
+    # Turn-taking on the phone (issue 11): end of turn by meaning, backchannels, fillers.
+    end_of_turn_model: bool = True  # Smart Turn v3.2; off: VAD_MIN_SILENCE_MS ends a turn
+    end_of_turn_pause_ms: int = Field(default=200, ge=32)  # silence before asking the model
+    end_of_turn_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)  # P(complete) to answer
+    end_of_turn_max_silence_ms: int = Field(default=2000, ge=100)  # "incomplete": answer anyway
+    barge_in_min_speech_ms: int = Field(default=450, ge=0)  # longer speech over Лидия: stop
+    backchannel_recognition_s: float = Field(default=1.5, ge=0)  # /stt of a short fragment
+    filler_delay_s: float = Field(default=1.2, gt=0)  # no reply audio yet: say a filler
+    filler_texts: list[str] = ["Секундочку…", "Сейчас посмотрю…", "Одну минуту…"]
+    phone_inference_threads: int = Field(default=2, ge=1)  # VAD + end of turn, own pool
     max_call_s: float = Field(default=1800.0, gt=0)
     max_message_s: int = Field(default=120, ge=1)
     # The calls dashboard at /admin (HTTP Basic; disabled while ADMIN_PASSWORD is unset).
     admin_username: str = "admin"
     admin_password: SecretStr | None = None
     admin_secret: SecretStr | None = None  # signs CSRF tokens; random per process when unset
+    # Abuse guards (issue 15): wrong admin passwords / API keys per client address, JSON bounds.
+    auth_max_failures: int = Field(default=10, ge=1)  # then 429 + Retry-After for that address
+    auth_failure_window_s: float = Field(default=300.0, gt=0)  # sliding window of those failures
+    json_max_bytes: int = Field(default=1024 * 1024, ge=1024)  # a JSON request body, at most
+    json_max_depth: int = Field(default=32, ge=2)  # nesting of a JSON request body, at most
     calls_retention_days: int | None = Field(default=None, ge=1)  # None: keep forever
     timezone: str = "Europe/Moscow"  # IANA zone the dashboard shows times in (stored in UTC)
 
@@ -151,6 +173,22 @@ class Settings(BaseSettings):
     notify_webhook_url: str | None = None
     notify_webhook_secret: SecretStr | None = None  # signs the body: X-Lidia-Signature
 
+    # --- Acting on the call: transfer, hang-up, knowledge (issue 12) ------------------------
+    transfer_number: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")  # E.164
+    transfer_hours: str | None = None  # e.g. "Mo-Fr 09:00-18:00" in TIMEZONE; None: always
+    transfer_timeout_s: int = Field(default=25, ge=5, le=600)  # <Dial timeout>: ring this long
+    knowledge_file: Path | None = None  # Markdown about the company, put into the persona
+    twilio_api_base_url: str = "https://api.twilio.com"  # the only host given the credentials
+
+    # --- Capacity and graceful overload (issue 15) ------------------------------------------
+    stt_workers: int = Field(default=1, ge=1, le=32)  # threads of the STT engine's own executor
+    max_concurrent_calls: int = Field(default=6, ge=1)  # calls beyond it hear BUSY_TEXT
+    # A turn's one deadline: no reply audio (nor filler) this long after the caller stopped
+    # speaking → the apology plays, so nobody waits 3 s in silence.
+    phone_first_audio_deadline_s: float = Field(default=2.5, gt=0, le=10)
+    busy_text: str = "Все линии сейчас заняты. Оставьте, пожалуйста, сообщение после сигнала."
+    message_ack_text: str = "Записала. Что-нибудь ещё?"  # said after each part of a message
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -158,6 +196,13 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (an IANA name: Europe/Moscow)") from exc
+        return value
+
+    @field_validator("transfer_hours")
+    @classmethod
+    def _readable_transfer_hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_hours(value)  # a ValueError names the part it does not understand
         return value
 
     @property

@@ -1,7 +1,12 @@
-"""Google Gemini through `google-genai`'s async client (the SDK's own retries are off)."""
+"""Google Gemini through `google-genai`'s async client (the SDK's own retries are off).
+
+Tools are Gemini function declarations (`parameters_json_schema`); a streamed function call
+arrives whole in one chunk and is yielded as a `ToolCall` after the text before it.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -10,7 +15,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
-from lidia.llm.base import ChatMessage
+from lidia.llm.base import ChatMessage, ChatReply, ToolCall, ToolSpec
 from lidia.llm.errors import (
     LLMBlockedError,
     LLMError,
@@ -31,6 +36,7 @@ class GeminiChat:
     """Gemini through `google-genai`'s async client. One instance per event loop is safest."""
 
     name = "gemini"
+    supports_tools = True
 
     def __init__(
         self,
@@ -56,28 +62,44 @@ class GeminiChat:
             thinking_config=_thinking_config_for(model),
         )
 
-    def _request(self, system: str, messages: Sequence[ChatMessage]) -> dict[str, Any]:
-        config = self._config.model_copy(update={"system_instruction": system})
+    def _request(
+        self, system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()
+    ) -> dict[str, Any]:
+        update: dict[str, Any] = {"system_instruction": system}
+        if tools:
+            update["tools"] = [_gemini_tool(tools)]
+        config = self._config.model_copy(update=update)
         return {"model": self.model, "contents": _to_gemini_contents(messages), "config": config}
 
     async def complete(self, system: str, messages: Sequence[ChatMessage]) -> str:
+        reply = await self.complete_turn(system, messages)
+        if not reply.text:
+            raise LLMMalformedError("gemini: empty reply (only tool calls)")
+        return reply.text
+
+    async def complete_turn(
+        self, system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()
+    ) -> ChatReply:
         try:
             response = await self._client.aio.models.generate_content(
-                **self._request(system, messages)
+                **self._request(system, messages, tools)
             )
         except Exception as exc:
             raise _map_gemini_exception(exc) from exc
         text, finish = _gemini_text(response)
-        if not text:
+        calls = _gemini_calls(response)
+        if not text and not calls:
             raise _gemini_empty_error(finish)
-        return text
+        return ChatReply(text, calls)
 
-    async def stream(self, system: str, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+    async def stream(
+        self, system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()
+    ) -> AsyncIterator[str | ToolCall]:
         sent_any = False
         finish: str | None = None
         try:
             chunks = await self._client.aio.models.generate_content_stream(
-                **self._request(system, messages)
+                **self._request(system, messages, tools)
             )
             async for chunk in chunks:
                 text, chunk_finish = _gemini_text(chunk)
@@ -85,6 +107,9 @@ class GeminiChat:
                 if text:
                     sent_any = True
                     yield text
+                for call in _gemini_calls(chunk):
+                    sent_any = True
+                    yield call
         except LLMError:
             raise
         except Exception as exc:
@@ -106,14 +131,65 @@ def _thinking_config_for(model: str) -> genai_types.ThinkingConfig | None:
     return None
 
 
+def _gemini_tool(tools: Sequence[ToolSpec]) -> genai_types.Tool:
+    return genai_types.Tool(
+        function_declarations=[
+            genai_types.FunctionDeclaration(
+                name=tool.name,
+                description=tool.description,
+                parameters_json_schema=tool.parameters,
+            )
+            for tool in tools
+        ]
+    )
+
+
 def _to_gemini_contents(messages: Sequence[ChatMessage]) -> list[genai_types.Content]:
     return [
         genai_types.Content(
             role="model" if message.role == "assistant" else "user",
-            parts=[genai_types.Part(text=message.content)],
+            parts=_gemini_message_parts(message),
         )
         for message in messages
     ]
+
+
+def _gemini_message_parts(message: ChatMessage) -> list[genai_types.Part]:
+    if message.role == "tool" and message.tool_call is not None:
+        try:
+            result = json.loads(message.content)
+        except ValueError:
+            result = message.content
+        response = result if isinstance(result, dict) else {"result": result}
+        call = message.tool_call
+        reply = genai_types.FunctionResponse(name=call.name, id=call.id or None, response=response)
+        return [genai_types.Part(function_response=reply)]
+    parts = [genai_types.Part(text=message.content)] if message.content else []
+    for call in message.tool_calls:
+        function_call = genai_types.FunctionCall(
+            name=call.name, args=call.arguments, id=call.id or None
+        )
+        parts.append(
+            genai_types.Part(function_call=function_call, thought_signature=call.signature)
+        )
+    return parts or [genai_types.Part(text=message.content)]
+
+
+def _gemini_calls(response: genai_types.GenerateContentResponse) -> tuple[ToolCall, ...]:
+    """The function calls of one (chunk) response, in order."""
+    if not response.candidates or not response.candidates[0].content:
+        return ()
+    parts = response.candidates[0].content.parts or []
+    return tuple(
+        ToolCall(
+            name=str(part.function_call.name or ""),
+            arguments=dict(part.function_call.args or {}),
+            id=part.function_call.id or "",
+            signature=part.thought_signature,
+        )
+        for part in parts
+        if part.function_call is not None and part.function_call.name
+    )
 
 
 def _gemini_text(response: genai_types.GenerateContentResponse) -> tuple[str, str | None]:

@@ -38,6 +38,15 @@ class LLMHealth:
         self.successes = 0
         self.failures = 0
         self._last_turn_failed = False
+        # Function calling: "on" while tools are offered and accepted, "off" when the backend
+        # has none, "unsupported" once the model refused them (the turn then went plain).
+        self.tools_status: Literal["on", "off", "unsupported"] = "on"
+        self.tools_reason: str | None = None
+
+    def tools_unavailable(self, status: Literal["off", "unsupported"], reason: str) -> None:
+        """Tools cannot be used: the secretary talks without them, and `/health` says why."""
+        self.tools_status = status
+        self.tools_reason = reason
 
     @classmethod
     def for_model(cls, model: ChatModel | None, description: str) -> LLMHealth:
@@ -83,4 +92,5 @@ class LLMHealth:
             "retries_by_kind": dict(self.retries_by_kind),
             "successes": self.successes,
             "failures": self.failures,
+            "tools": {"status": self.tools_status, "reason": self.tools_reason},
         }

@@ -7,15 +7,17 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from lidia.core.settings import Settings
-from lidia.llm.base import ChatMessage, ChatModel
+from lidia.llm.base import ChatMessage, ChatModel, ChatReply, ToolCall, ToolSpec, supports_tools
 from lidia.llm.errors import LLMError, LLMTimeoutError
 from lidia.llm.health import LLMHealth
 
 logger = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 30.0
+T = TypeVar("T")
 
 
 class RetryingChat:
@@ -42,6 +44,7 @@ class RetryingChat:
         self.inner = inner
         self.name = inner.name
         self.model = inner.model
+        self.supports_tools = supports_tools(inner)
         self._max_retries = max_retries
         self._base_delay_s = base_delay_s
         self._timeout_s = timeout_s
@@ -49,10 +52,20 @@ class RetryingChat:
         self._sleep = sleep
 
     async def complete(self, system: str, messages: Sequence[ChatMessage]) -> str:
+        return await self._with_retries(lambda: self.inner.complete(system, messages))
+
+    async def complete_turn(
+        self, system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()
+    ) -> ChatReply:
+        """The whole answer with its tool calls (only for a model that `supports_tools`)."""
+        inner: Any = self.inner
+        return await self._with_retries(lambda: inner.complete_turn(system, messages, tools))
+
+    async def _with_retries(self, attempt_once: Callable[[], Awaitable[T]]) -> T:
         for attempt in range(self._max_retries + 1):
             try:
                 async with asyncio.timeout(self._timeout_s):
-                    return await self.inner.complete(system, messages)
+                    return await attempt_once()
             except TimeoutError as exc:
                 error: LLMError = self._timeout_error()
                 error.__cause__ = exc
@@ -63,11 +76,13 @@ class RetryingChat:
             await self._back_off(error, attempt)
         raise AssertionError("unreachable")  # the loop always returns or raises
 
-    async def stream(self, system: str, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+    async def stream(
+        self, system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()
+    ) -> AsyncIterator[str | ToolCall]:
         for attempt in range(self._max_retries + 1):
             yielded = False
             try:
-                async for piece in self._stream_once(system, messages):
+                async for piece in self._stream_once(system, messages, tools):
                     yielded = True
                     yield piece
                 return
@@ -77,9 +92,13 @@ class RetryingChat:
                 await self._back_off(error, attempt)
 
     async def _stream_once(
-        self, system: str, messages: Sequence[ChatMessage]
-    ) -> AsyncIterator[str]:
-        pieces = self.inner.stream(system, messages)
+        self, system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+    ) -> AsyncIterator[str | ToolCall]:
+        inner: Any = self.inner
+        # Only a tool-capable backend is given `tools=`: plain ones keep their old signature.
+        pieces = (
+            inner.stream(system, messages, tools=tools) if tools else inner.stream(system, messages)
+        )
         try:
             while True:
                 try:

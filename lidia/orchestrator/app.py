@@ -13,11 +13,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from lidia.core.error_handlers import install_error_handlers
+from lidia.core.limits import install_json_limits
+from lidia.core.rate_limit import FailureLimiter
 from lidia.core.serve import serve
 from lidia.core.settings import Settings, get_settings
 from lidia.llm.base import ChatModel
 from lidia.orchestrator.auth import install_auth
 from lidia.orchestrator.metrics import install_orchestrator_metrics
+from lidia.orchestrator.replica import ReplicaHeaderMiddleware, replica_name
 from lidia.orchestrator.routes import (
     conversation,
     messages,
@@ -67,7 +70,11 @@ def create_app(
     for openai_router in (openai_models, openai_speech, openai_transcriptions, openai_chat):
         app.include_router(openai_router.router)
     app.include_router(messages.router)
-    install_auth(app, settings.orchestrator_api_key)
+    install_json_limits(app, settings)  # inside auth: a keyless body is never read
+    failures = FailureLimiter.from_settings(settings)  # wrong keys per client address
+    install_auth(app, settings.orchestrator_api_key, failures=failures)
+    # Which replica answered, behind a load balancer (deploy/nginx/lidia.conf).
+    app.add_middleware(ReplicaHeaderMiddleware, name=replica_name(settings.orchestrator_port))
     install_orchestrator_metrics(app)  # last: its middleware is outermost, so 401s are counted too
     return app
 

@@ -5,7 +5,8 @@
 - `lidia_tts_fallback_total{engine}`: requests that wanted the cloned voice (XTTS) but were
   spoken by another engine.
 - Read from the live services at scrape time (no bookkeeping to drift):
-  `lidia_tts_queue_depth{engine}`, `lidia_tts_fallback_active`, `lidia_engine_loaded{kind}`,
+  `lidia_tts_queue_depth{engine}`, `lidia_stt_queue_depth`, `lidia_stt_workers`,
+  `lidia_tts_fallback_active`, `lidia_engine_loaded{kind}`,
   `lidia_llm_errors_total{kind}`, `lidia_llm_retries_total{kind}`,
   `lidia_llm_turns_total{outcome}`, `lidia_llm_up`.
 """
@@ -19,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from lidia.core.metrics import LiveCollector, install_metrics
+from lidia.orchestrator.queued_stt import QueuedSpeechToText
 from lidia.tts.registry import CLONED_ENGINE, wants_cloned_voice
 
 _ENGINE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60, 120)
@@ -77,6 +79,9 @@ class ServicesCollector(LiveCollector[object]):
 
     def collect_from(self, services: object) -> Iterator[Metric]:
         yield _engines_loaded(services)
+        stt = getattr(services, "stt", None)
+        if isinstance(stt, QueuedSpeechToText):
+            yield from _stt_load(stt)
         voice = getattr(services, "voice", None)
         if voice is not None:
             yield from _voice_metrics(voice, services)
@@ -92,6 +97,18 @@ def _engines_loaded(services: object) -> Metric:
     family.add_metric(["stt"], float(getattr(services, "stt", None) is not None))
     family.add_metric(["tts"], float(getattr(services, "voice", None) is not None))
     return family
+
+
+def _stt_load(stt: QueuedSpeechToText) -> Iterator[Metric]:
+    load = stt.load()
+    depth = GaugeMetricFamily(
+        "lidia_stt_queue_depth", "Transcriptions waiting for or holding an STT worker"
+    )
+    depth.add_metric([], float(load["running"] + load["queued"]))
+    yield depth
+    workers = GaugeMetricFamily("lidia_stt_workers", "Threads of the STT engine's own executor")
+    workers.add_metric([], float(load["workers"]))
+    yield workers
 
 
 def _voice_metrics(voice: object, services: object) -> Iterator[Metric]:

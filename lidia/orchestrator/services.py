@@ -16,6 +16,8 @@ from lidia.llm.base import ChatModel
 from lidia.llm.health import LLMHealth
 from lidia.llm.registry import build_chat_model
 from lidia.llm.retries import with_retries
+from lidia.orchestrator.executors import EngineExecutor
+from lidia.orchestrator.queued_stt import QueuedSpeechToText
 from lidia.secretary.brain import Secretary
 from lidia.secretary.sessions import SessionStore, build_session_store
 from lidia.stt.base import SpeechToText
@@ -43,7 +45,9 @@ class Services:
     owns_chat_model: bool = True
 
     async def aclose(self) -> None:
-        """Release what this app opened (RHVoice threads, HTTP clients, Redis)."""
+        """Release what this app opened (engine threads, HTTP clients, Redis)."""
+        if isinstance(self.stt, QueuedSpeechToText):
+            await asyncio.to_thread(self.stt.executor.shutdown)
         if self.voice is not None and self.owns_voice:
             await asyncio.to_thread(self.voice.close)
         if self.chat_model is not None and self.owns_chat_model:
@@ -126,7 +130,7 @@ async def build_services(
     secretary = Secretary(chat_model, sessions, settings, llm_health)
     return Services(
         settings=settings,
-        stt=stt_engine,
+        stt=with_own_executor(stt_engine, settings),
         stt_error=stt_error,
         voice=voice,
         voice_error=voice_error,
@@ -137,6 +141,13 @@ async def build_services(
         owns_voice=tts is None,
         owns_chat_model=llm is None,
     )
+
+
+def with_own_executor(stt: SpeechToText | None, settings: Settings) -> SpeechToText | None:
+    """The STT engine on `STT_WORKERS` threads of its own (design §2: never the shared pool)."""
+    if stt is None or isinstance(stt, QueuedSpeechToText):
+        return stt
+    return QueuedSpeechToText(stt, EngineExecutor("stt", settings.stt_workers))
 
 
 async def _ready(value):

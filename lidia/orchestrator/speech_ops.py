@@ -1,7 +1,8 @@
 """The speech operations routes share: upload reading, transcription and synthesis.
 
 Everything CPU-heavy (decoding, inference, encoding) runs in worker threads so the event
-loop keeps serving `/health` and other requests while a model works.
+loop keeps serving `/health` and other requests while a model works; speech-to-text on the
+STT engine's own bounded executor (`executors.EngineExecutor`), synthesis on the TTS queue's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from lidia.core.errors import (
     UnsupportedLanguageError,
     route_fields,
 )
+from lidia.orchestrator.queued_stt import QueuedSpeechToText
 from lidia.stt.base import STT_SAMPLE_RATE, SpeechToText, Transcript
 from lidia.text.language import base_language
 from lidia.tts.service import VoiceService
@@ -75,13 +77,15 @@ async def transcribe_bytes(
     word_timestamps: bool = False,
     audio_field: str = AUDIO_FIELD,
 ) -> Transcript:
-    """Decode any container and transcribe it, both off the event loop.
+    """Decode any container and transcribe it, both off the event loop: on the STT engine's
+    own executor when the services gave it one (`QueuedSpeechToText`), else a worker thread.
 
     `audio_field` is the route's name for the upload: errors about the audio name it."""
     check_stt_language(stt, language)
+    run = stt.run if isinstance(stt, QueuedSpeechToText) else asyncio.to_thread
     with route_fields(**{AUDIO_FIELD: audio_field}):
-        samples = await asyncio.to_thread(decode_audio, data, sample_rate=STT_SAMPLE_RATE)
-    return await asyncio.to_thread(
+        samples = await run(decode_audio, data, sample_rate=STT_SAMPLE_RATE)
+    return await run(
         stt.transcribe,
         samples,
         language,

@@ -6,6 +6,10 @@ Two shapes of the same turn:
   sentence is synthesized as soon as it is complete, and audio pieces are yielded in order
   while later sentences are still in the LLM or the TTS. That is what makes a phone turn
   feel immediate: the caller hears the first sentence while the rest is being written.
+
+What the secretary decided to do (transfer, hang up, take a message) comes after the spoken
+sentences and before `done`: one "action" event each, `{"name", "arguments"}`, also listed
+in `done`'s `actions`.
 """
 
 from __future__ import annotations
@@ -51,13 +55,14 @@ class TurnResult:
     samples: np.ndarray
     sample_rate: int
     timings: TurnTimings
+    actions: list[dict] = field(default_factory=list)
 
 
 @dataclass
 class TurnEvent:
     """One step of a streamed turn, in the order it happened."""
 
-    kind: str  # "transcript" | "sentence" | "audio" | "done"
+    kind: str  # "transcript" | "sentence" | "audio" | "action" | "done"
     text: str = ""
     samples: np.ndarray | None = None
     sample_rate: int = 0
@@ -82,11 +87,12 @@ async def run_turn(ctx: TurnContext, audio: bytes, session_id: str) -> TurnResul
     transcript = await transcribe_bytes(ctx.stt, audio, ctx.stt_language)
     timings.stt_s = time.perf_counter() - started
 
+    actions: list[dict] = []
     if not transcript.text.strip():
         reply, fallback = NO_SPEECH_REPLY, False
     else:
         result = await ctx.secretary.reply(session_id, transcript.text)
-        reply, fallback = result.reply, result.fallback
+        reply, fallback, actions = result.reply, result.fallback, list(result.actions)
         timings.llm_first_token_s = result.llm_first_token_s
         timings.llm_total_s = result.llm_total_s
 
@@ -94,7 +100,7 @@ async def run_turn(ctx: TurnContext, audio: bytes, session_id: str) -> TurnResul
     samples, sample_rate = await ctx.voice.synthesize(reply, language=ctx.tts_language)
     timings.tts_first_audio_s = time.perf_counter() - tts_started
     timings.first_audio_s = timings.total_s = time.perf_counter() - started
-    return TurnResult(transcript, reply, fallback, samples, sample_rate, timings)
+    return TurnResult(transcript, reply, fallback, samples, sample_rate, timings, actions)
 
 
 async def stream_turn(ctx: TurnContext, audio: bytes, session_id: str) -> AsyncIterator[TurnEvent]:
@@ -149,6 +155,9 @@ async def stream_turn(ctx: TurnContext, audio: bytes, session_id: str) -> AsyncI
         if producer is not None and not producer.done():
             producer.cancel()  # the client went away: stop paying for LLM tokens
 
+    actions = list(outcome.get("actions", ()))
+    for action in actions:  # after every sentence is out: the caller has heard the notice
+        yield TurnEvent("action", extra=action)
     timings.llm_first_token_s = outcome.get("llm_first_token_s")
     timings.llm_total_s = outcome.get("llm_total_s", 0.0)
     timings.total_s = time.perf_counter() - started
@@ -157,7 +166,7 @@ async def stream_turn(ctx: TurnContext, audio: bytes, session_id: str) -> AsyncI
         text=outcome.get("reply", ""),
         fallback=outcome.get("fallback", False),
         timings=timings,
-        extra={"transcript": transcript.text},
+        extra={"transcript": transcript.text, "actions": actions},
     )
 
 
@@ -185,6 +194,7 @@ async def _produce_sentences(
             fallback=result.fallback,
             llm_first_token_s=result.llm_first_token_s,
             llm_total_s=result.llm_total_s,
+            actions=result.actions,
         )
     finally:
         await stream.aclose()  # cancelled mid-reply: the part said so far is recorded

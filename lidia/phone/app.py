@@ -32,6 +32,7 @@ from fastapi import FastAPI
 
 from lidia.admin import install_admin
 from lidia.core.error_handlers import install_error_handlers
+from lidia.core.limits import install_json_limits
 from lidia.core.metrics import install_metrics
 from lidia.core.serve import serve
 from lidia.core.settings import Settings, get_settings
@@ -72,6 +73,7 @@ def create_app(
     app.include_router(media.router)
     app.include_router(audio.router)
     install_admin(app, settings)
+    install_json_limits(app, settings)
     install_metrics(app)  # last: its middleware is outermost, so every request is counted
     install_phone_metrics(app)
     return app

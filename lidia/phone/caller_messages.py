@@ -53,5 +53,11 @@ async def extract_caller_message(ctx: PhoneContext, call_sid: str) -> CallerMess
         if record.message_transcript:
             caller_words.append(record.message_transcript)
         message = fallback_message("\n".join(caller_words))
-    await ctx.store.update_call(call_sid, **message.store_fields())
+    fields = message.store_fields()
+    if record.message_left:  # Лидия took it herself (`take_message`): her fields win
+        taken = {"message_name": record.message_name, "message_phone": record.message_phone}
+        taken["message_reason"] = record.message_reason
+        fields.update({key: value for key, value in taken.items() if value})
+        fields["message_left"] = True
+    await ctx.store.update_call(call_sid, **fields)
     return message

@@ -8,6 +8,7 @@ Routes reach it only through `lidia.phone.deps`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -16,9 +17,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lidia.core.settings import Settings
+from lidia.phone import call_files
 from lidia.phone.audio_cache import AudioCache
-from lidia.phone.call_store import CallStore, SqlCallStore, database_url_for
+from lidia.phone.call_store import CallStore, SqlCallStore
+from lidia.phone.call_store.journaled import JournaledCallStore
+from lidia.phone.capacity import CallCapacity
 from lidia.phone.ids import is_call_sid
+from lidia.phone.media.inference import PhoneInference
 from lidia.phone.notify.channels import build_channels
 from lidia.phone.notify.notice import CallNotice, notice_for_call
 from lidia.phone.notify.outbox import Outbox
@@ -50,7 +55,10 @@ class PhoneContext:
     retention: RetentionTask | None = None
     outbox: Outbox | None = None  # the owner's notices; None while no channel is configured
     active_calls: dict[str, ActiveCall] = field(default_factory=dict)
+    capacity: CallCapacity = field(default_factory=CallCapacity)  # MAX_CONCURRENT_CALLS
     background: set[asyncio.Task[Any]] = field(default_factory=set)  # awaited at shutdown
+    # VAD and end-of-turn inference: its own bounded pool, shut down with the app.
+    inference: PhoneInference = field(default_factory=PhoneInference)
 
     def in_background(self, work: Awaitable[Any]) -> None:
         """Run `work` after the response (e.g. message extraction after a status callback)."""
@@ -66,7 +74,10 @@ class PhoneContext:
         if not is_call_sid(call_sid):
             raise ValueError(f"not a Twilio CallSid: {call_sid!r}")
         path = self.calls_dir / call_sid
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # read-only or full disk: the call goes on, audio waits in memory
+            log.error("call folder %s cannot be made: %s", path, exc)
         return path
 
 
@@ -78,11 +89,12 @@ async def running_context(
     call_store: CallStore | None = None,
 ) -> AsyncIterator[PhoneContext]:
     """The context for one app lifetime. A `call_store` passed in is started, never closed."""
-    settings.calls_log_dir.mkdir(parents=True, exist_ok=True)
-    store = call_store or SqlCallStore(
-        database_url_for(settings.database_url, settings.calls_log_dir)
-    )
+    with contextlib.suppress(OSError):  # a read-only calls disk must not stop the service
+        settings.calls_log_dir.mkdir(parents=True, exist_ok=True)
+    store = call_store or journaled_store(settings)
     await store.start()
+    call_files.unsaved.limit_bytes = settings.call_audio_memory_mb * 1024 * 1024
+    flushing = asyncio.create_task(call_files.keep_flushing(settings.call_store_retry_s))
     orchestrator = orchestrator_client(settings, orchestrator_url)
     try:
         ctx = PhoneContext(
@@ -95,6 +107,8 @@ async def running_context(
             settings.calls_log_dir,
             retention=start_retention(settings, store),
             outbox=start_outbox(settings, store),
+            capacity=CallCapacity.from_settings(settings),
+            inference=PhoneInference(settings.phone_inference_threads),
         )
         try:
             yield ctx
@@ -104,10 +118,22 @@ async def running_context(
             await ctx.wait_background()
             if ctx.outbox is not None:
                 await ctx.outbox.stop()
+            await asyncio.to_thread(ctx.inference.shutdown)
     finally:
+        flushing.cancel()
+        await asyncio.to_thread(call_files.unsaved.flush)
         await orchestrator.aclose()
         if call_store is None:
             await store.close()
+
+
+def journaled_store(settings: Settings) -> JournaledCallStore:
+    """The database (SQLite file by default) behind the local journal (`calls_log/journal.db`)."""
+    with contextlib.suppress(OSError):
+        settings.calls_log_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.database_url or f"sqlite:///{(settings.calls_log_dir / 'calls.db').resolve()}"
+    journal = settings.call_journal_path or settings.calls_log_dir / "journal.db"
+    return JournaledCallStore(SqlCallStore(url), journal, retry_s=settings.call_store_retry_s)
 
 
 def orchestrator_client(settings: Settings, url: str | None) -> OrchestratorClient:
@@ -132,6 +158,9 @@ async def ready_prompts(settings: Settings, orchestrator: OrchestratorClient) ->
     )
     apology = await prompts.load_apology(settings.apology_text)
     greeting = await prompts.get(settings.greeting_text)
+    for text in (settings.busy_text, settings.message_ack_text):  # ready before overload
+        await prompts.get(text)
+    await prompts.load_fillers(settings.filler_texts)  # «Секундочку…» while a reply is slow
     log.info("prompts ready (apology: %s, greeting: %s)", apology.source, greeting.source)
     return prompts
 

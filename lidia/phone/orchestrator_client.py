@@ -83,6 +83,14 @@ class OrchestratorClient:
         )
         return response.json()
 
+    async def transcribe(self, wav: bytes, language: str | None = None) -> str:
+        """The words in `wav` (`POST /stt`); no conversation state is touched."""
+        data = {"language": language} if language else {}
+        response = await self._request(
+            "POST", "/stt", files={"audio": ("caller.wav", wav, "audio/wav")}, data=data
+        )
+        return str(response.json().get("text", ""))
+
     async def process_call_json(self, wav: bytes, session_id: str) -> dict[str, Any]:
         """One whole turn (STT → LLM → TTS): transcript, reply, audio_base64 (WAV), timings."""
         response = await self._request(
@@ -129,11 +137,15 @@ class OrchestratorClient:
         wav = await self.tts_wav(reply, language)
         samples = await asyncio.to_thread(decode_audio, wav, sample_rate=sample_rate)
         yield {"type": "audio", "samples": samples, "sample_rate": sample_rate}
+        actions = list(result.get("actions") or [])
+        for action in actions:  # as the streamed turn sends them: after the words
+            yield {"type": "action", **action}
         yield {
             "type": "done",
             "reply": reply,
             "fallback": bool(result.get("fallback")),
             "timings": {},
+            "actions": actions,
         }
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -3,18 +3,26 @@
 `Secretary.reply` / `Secretary.reply_stream` never raise: any LLM failure (not configured,
 errors after retries, safety blocks, empty replies) and any session-store failure turns into a
 Russian fallback reply that offers to take a message, and the turn is still recorded.
+
+Tools (`secretary.tools`): where the backend supports function calling, each turn offers the
+tools that can work now; the model's calls come back as `TurnResult.actions`. A model that
+acted without a word gets a short spoken line (or, for `take_message`, its own continuation
+after the tool result), so the caller never hears silence. A model that refuses tools (HTTP
+400/404/422 with tools sent) is asked again without them, and `/health` says so from then on.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lidia.core.settings import Settings
-from lidia.llm.base import ChatMessage, ChatModel
+from lidia.llm.base import ChatMessage, ChatModel, ToolCall, ToolSpec, supports_tools
 from lidia.llm.errors import (
     LLMError,
     LLMInternalError,
@@ -23,6 +31,15 @@ from lidia.llm.errors import (
 )
 from lidia.llm.health import LLMHealth
 from lidia.secretary.sessions import SessionStore
+from lidia.secretary.tools import (
+    MESSAGE_SAVED_RESULT,
+    MESSAGE_TAKEN,
+    TAKE_MESSAGE,
+    action_for,
+    offered_tools,
+    spoken_for_silent,
+    tool_instructions,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +55,9 @@ INTERRUPTED_REPLY_TAIL = (
 
 # What the persona says when the company setting is empty, so the prompt never reads "Услуги: ."
 _EMPTY_COMPANY_FIELD = "сведений нет, не придумывай их и предложи передать вопрос сотруднику"
+_KNOWLEDGE_HEADING = "Справочные сведения о компании:"
+# HTTP statuses with which OpenAI-compatible servers and Gemini refuse a request's `tools`.
+_TOOLS_REFUSED_STATUSES = frozenset({400, 404, 422})
 
 
 @dataclass(frozen=True)
@@ -49,13 +69,23 @@ class TurnResult:
     error: str | None
     llm_first_token_s: float | None
     llm_total_s: float
+    actions: tuple[dict[str, Any], ...] = field(default=())
 
 
-def render_persona(template: str, settings: Settings) -> str:
-    """Fill `{company_name}`, `{company_hours}`, `{company_services}`, `{company_contacts}`.
+def render_persona(
+    template: str,
+    settings: Settings,
+    *,
+    tools: Sequence[ToolSpec] | None = None,
+    knowledge: str | None = None,
+) -> str:
+    """Fill `{company_name}`, `{company_hours}`, `{company_services}`, `{company_contacts}`,
+    `{knowledge}` (the `KNOWLEDGE_FILE`) and `{tools}` (when to use each offered tool).
 
     Only these placeholders are replaced, so a custom prompt may omit any of them and may
-    contain other braces freely.
+    contain other braces freely; configured knowledge is appended when `{knowledge}` is
+    missing. `tools` None means the tools the settings offer now; `knowledge` None reads the
+    file.
     """
     values = {
         "company_name": settings.company_name,
@@ -65,16 +95,45 @@ def render_persona(template: str, settings: Settings) -> str:
     }
     for name, value in values.items():
         template = template.replace("{" + name + "}", value.strip() or _EMPTY_COMPANY_FIELD)
-    return template.strip()
+    known = load_knowledge(settings) if knowledge is None else knowledge
+    section = f"{_KNOWLEDGE_HEADING}\n{known}" if known else ""
+    if "{knowledge}" in template:
+        template = template.replace("{knowledge}", section)
+    elif section:
+        template = f"{template.rstrip()}\n\n{section}"
+    offered = offered_tools(settings) if tools is None else tools
+    template = template.replace("{tools}", tool_instructions(offered))
+    return _without_blank_runs(template).strip()
+
+
+def load_knowledge(settings: Settings) -> str:
+    """The `KNOWLEDGE_FILE`'s Markdown ("" when unset); unreadable is a startup error."""
+    path = settings.knowledge_file
+    if path is None:
+        return ""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise FileNotFoundError(f"KNOWLEDGE_FILE cannot be read: {path}: {exc}") from exc
+
+
+def load_template(path: Path) -> str:
+    """Read the prompt file; a missing file is a configuration error at startup."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FileNotFoundError(f"SECRETARY_PROMPT_FILE cannot be read: {path}: {exc}") from exc
 
 
 def load_persona(path: Path, settings: Settings) -> str:
-    """Read and fill the prompt file; a missing file is a configuration error at startup."""
-    try:
-        template = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FileNotFoundError(f"SECRETARY_PROMPT_FILE cannot be read: {path}: {exc}") from exc
-    return render_persona(template, settings)
+    """Read and fill the prompt file (with the tools the settings offer now)."""
+    return render_persona(load_template(path), settings)
+
+
+def _without_blank_runs(text: str) -> str:
+    while "\n\n\n" in text:  # an empty {knowledge} or {tools} leaves a gap
+        text = text.replace("\n\n\n", "\n\n")
+    return text
 
 
 class Secretary:
@@ -94,17 +153,33 @@ class Secretary:
         self.chat_model = chat_model
         self.store = store
         self.health = health
-        self._system_prompt = load_persona(settings.secretary_prompt_file, settings)
+        self.settings = settings
+        self._template = load_template(settings.secretary_prompt_file)
+        self._knowledge = load_knowledge(settings)
+        if chat_model is None:
+            health.tools_unavailable("off", "no LLM configured")
+        elif not supports_tools(chat_model):
+            health.tools_unavailable("off", f"{chat_model.name}: this backend offers no tools")
+        render_persona(self._template, settings, knowledge=self._knowledge)  # fail at startup
 
-    def system_prompt(self) -> str:
-        return self._system_prompt
+    def tools_now(self) -> list[ToolSpec]:
+        """The tools this turn offers: none once the backend or model cannot take them."""
+        return offered_tools(self.settings) if self.health.tools_status == "on" else []
+
+    def system_prompt(self, tools: Sequence[ToolSpec] | None = None) -> str:
+        """The persona for a turn offering `tools` (default: `tools_now()`)."""
+        offered = self.tools_now() if tools is None else tools
+        return render_persona(
+            self._template, self.settings, tools=offered, knowledge=self._knowledge
+        )
 
     async def reply(self, session_id: str, text: str) -> TurnResult:
         """Answer `text` in session `session_id` with one complete (non-streamed) LLM call."""
         messages = await self._messages_for(session_id, text)
         started = time.perf_counter()
+        actions: tuple[dict[str, Any], ...] = ()
         try:
-            reply = (await self._model().complete(self._system_prompt, messages)).strip()
+            reply, actions = await self._complete(messages)
             if not reply:
                 raise LLMMalformedError("the LLM returned an empty reply")
         except Exception as exc:
@@ -114,9 +189,88 @@ class Secretary:
             self.health.record_success()
             elapsed = time.perf_counter() - started
             # A complete call delivers its first token together with the last one.
-            result = TurnResult(reply, False, None, elapsed, elapsed)
+            result = TurnResult(reply, False, None, elapsed, elapsed, actions)
         await self._record_turn(session_id, text, result.reply)
         return result
+
+    async def _complete(
+        self, messages: list[ChatMessage]
+    ) -> tuple[str, tuple[dict[str, Any], ...]]:
+        """One whole answer and its actions; a silent action gets words (see the module)."""
+        model = self._model()
+        tools = self.tools_now()
+        if not tools:
+            return (await model.complete(self.system_prompt(tools), messages)).strip(), ()
+        tool_model: Any = model
+        try:
+            answer = await tool_model.complete_turn(self.system_prompt(tools), messages, tools)
+        except LLMError as exc:
+            if not self._tools_refused(exc):
+                raise
+            return (await model.complete(self.system_prompt([]), messages)).strip(), ()
+        actions = _actions(answer.tool_calls, tools)
+        text = answer.text.strip()
+        if not text and actions:
+            text = await self._words_after_tools(messages, answer.tool_calls, actions, tools)
+        return text, actions
+
+    async def _words_after_tools(
+        self,
+        messages: list[ChatMessage],
+        calls: Sequence[ToolCall],
+        actions: Sequence[dict[str, Any]],
+        tools: list[ToolSpec],
+    ) -> str:
+        """What to say after tools called in silence: the model's continuation after the
+        `take_message` result, or a fixed line (always something)."""
+        names = {action["name"] for action in actions}
+        if names != {TAKE_MESSAGE}:
+            return spoken_for_silent(actions)
+        follow_up = [*messages, *_tool_exchange(calls)]
+        model: Any = self._model()
+        try:
+            # The tools go along: servers check that each call in the history was offered.
+            answer = await model.complete_turn(self.system_prompt(tools), follow_up, tools)
+            text = answer.text.strip()
+        except LLMError as exc:
+            logger.warning("no words after take_message (%s): %s", exc.kind, exc.message)
+            return MESSAGE_TAKEN
+        return text or MESSAGE_TAKEN
+
+    def _tools_refused(self, error: LLMError) -> bool:
+        """True (and `/health` says so) when the model rejected the request's tools."""
+        message = error.message.lower()
+        # Ollama: "does not support tools"; vLLM: "auto" tool choice requires ...; Gemini:
+        # "Function calling is not enabled": other 400s must not switch tools off for good.
+        if error.status not in _TOOLS_REFUSED_STATUSES or not (
+            "tool" in message or "function" in message
+        ):
+            return False
+        self.health.tools_unavailable(
+            "unsupported", f"the model refused tools; talking without them: {error.message}"
+        )
+        logger.warning("LLM refused tools, continuing without them: %s", error.message)
+        return True
+
+    async def _stream_items(
+        self, messages: list[ChatMessage], tools: list[ToolSpec]
+    ) -> AsyncIterator[str | ToolCall]:
+        """The model's stream with `tools`; asked again without them if it refuses them."""
+        model: Any = self._model()
+        if not tools:
+            async for piece in model.stream(self.system_prompt(tools), messages):
+                yield piece
+            return
+        yielded = False
+        try:
+            async for item in model.stream(self.system_prompt(tools), messages, tools=tools):
+                yielded = True
+                yield item
+        except LLMError as exc:
+            if yielded or not self._tools_refused(exc):
+                raise
+            async for piece in model.stream(self.system_prompt([]), messages):
+                yield piece
 
     def reply_stream(self, session_id: str, text: str) -> TurnStream:
         """Answer `text` as a stream of text pieces; see `TurnStream`."""
@@ -185,20 +339,31 @@ class TurnStream:
         secretary = self._secretary
         messages = await secretary._messages_for(self._session_id, self._text)
         said: list[str] = []
+        calls: list[ToolCall] = []
+        actions: tuple[dict[str, Any], ...] = ()
         first_token_s: float | None = None
         error: str | None = "interrupted"  # until the stream finishes one way or another
         fallback = False
         started = time.perf_counter()
         try:
             try:
-                model = secretary._model()
-                async for piece in model.stream(secretary.system_prompt(), messages):
-                    if not piece:
+                tools = secretary.tools_now()
+                async for item in secretary._stream_items(messages, tools):
+                    if isinstance(item, ToolCall):
+                        calls.append(item)
+                        continue
+                    if not item:
                         continue
                     if first_token_s is None:
                         first_token_s = time.perf_counter() - started
-                    said.append(piece)
-                    yield piece
+                    said.append(item)
+                    yield item
+                actions = _actions(calls, tools)
+                if actions and not "".join(said).strip():
+                    words = await secretary._words_after_tools(messages, calls, actions, tools)
+                    first_token_s = first_token_s or time.perf_counter() - started
+                    said.append(words)
+                    yield words
                 if not "".join(said).strip():
                     raise LLMMalformedError("the LLM returned an empty reply")
             except Exception as exc:
@@ -213,7 +378,33 @@ class TurnStream:
         finally:
             reply = "".join(said).strip()
             self.result = TurnResult(
-                reply, fallback, error, first_token_s, time.perf_counter() - started
+                reply, fallback, error, first_token_s, time.perf_counter() - started, actions
             )
             if reply:  # an empty assistant turn would be rejected by Gemini on the next call
                 await secretary._record_turn(self._session_id, self._text, reply)
+
+
+def _actions(calls: Sequence[ToolCall], offered: Sequence[ToolSpec]) -> tuple[dict[str, Any], ...]:
+    """The actions of the calls to offered tools, each tool once, in the order called."""
+    actions: dict[str, dict[str, Any]] = {}
+    for call in calls:
+        action = action_for(call, offered)
+        if action is not None:
+            actions.setdefault(action["name"], action)
+    return tuple(actions.values())
+
+
+def _tool_exchange(calls: Sequence[ToolCall]) -> list[ChatMessage]:
+    """The model's tool calls and their results, to continue the conversation from."""
+    results = [
+        ChatMessage(
+            "tool",
+            json.dumps(
+                MESSAGE_SAVED_RESULT if call.name == TAKE_MESSAGE else {"status": "ok"},
+                ensure_ascii=False,
+            ),
+            tool_call=call,
+        )
+        for call in calls
+    ]
+    return [ChatMessage("assistant", "", tool_calls=tuple(calls)), *results]

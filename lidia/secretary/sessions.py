@@ -12,6 +12,7 @@ session expires `ttl_s` seconds after its last append.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -19,7 +20,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
+from lidia.core.errors import LidiaError
 from lidia.core.settings import Settings
 from lidia.llm.base import ChatMessage
 
@@ -46,6 +49,22 @@ class SessionStore(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+    async def problem(self) -> str | None:
+        """Why the store cannot serve right now (for /health), or None when it can."""
+        ...
+
+
+class SessionStoreUnavailableError(LidiaError):
+    """The conversation store (Redis) is unreachable: a clear 503, never a bare 500."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+    code = "session_store_unavailable"
+
+
+# How long /health waits for Redis to answer PING before calling it unreachable.
+PING_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -158,6 +177,9 @@ class MemorySessionStore:
     async def aclose(self) -> None:
         self._sessions.clear()
 
+    async def problem(self) -> str | None:
+        return None  # process memory is always there
+
 
 # --- Redis ------------------------------------------------------------------------------------
 
@@ -248,6 +270,13 @@ class RedisSessionStore:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+
+    async def problem(self) -> str | None:
+        try:
+            await asyncio.wait_for(self._redis.ping(), PING_TIMEOUT_S)
+        except (RedisError, OSError, TimeoutError) as exc:
+            return f"unreachable ({type(exc).__name__}: {exc})"[:300]
+        return None
 
 
 def build_session_store(settings: Settings) -> SessionStore:

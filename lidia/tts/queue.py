@@ -2,13 +2,16 @@
 
 One model serves one call at a time (parallel XTTS calls garble audio or crash CUDA), so
 every engine gets an `EngineQueue`: a single worker thread of its own and a rotation of the
-utterances that want it. The engine is granted one chunk (a sentence) at a time:
+utterances that want it. A streamed utterance is granted the engine one *piece* at a time
+(one `next()` of the engine's stream iterator); a whole-chunk `call` is one grant:
 
-- round-robin: an utterance has at most one chunk waiting, so first come first served
-  per chunk is a rotation; a caller's next sentence queues behind the other callers'
-  current ones, never one caller's whole reply behind another's;
-- an utterance's first chunk may jump the rotation (`first_chunk_priority`), so a new
-  turn starts speaking after at most the chunk now in the engine;
+- round-robin: an utterance has at most one piece waiting, so first come first served
+  per piece is a rotation; a caller's next piece queues behind the other callers'
+  current ones, never behind another caller's whole sentence or reply;
+- an utterance's first piece may jump the rotation (`first_chunk_priority`), so a new
+  turn starts speaking after at most the piece now in the engine; when other utterances
+  share the engine, that first piece is asked to be small (`start_small`, see
+  `ShortFirstPiece`), so several turns starting at once all speak early;
 - cancellation (client gone, barge-in) stops the engine's work after its current piece;
   a running worker thread cannot be stopped, so the engine stays taken (and the
   utterance counted in `depth`) until that piece returns and the engine's iterator is
@@ -26,7 +29,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,6 +46,18 @@ class EndOfChunk:
         self.index = index
 
 
+@runtime_checkable
+class ShortFirstPiece(Protocol):
+    """An engine stream iterator that can make its first piece smaller than usual (XTTS).
+
+    Optional: the queue calls `start_small()` in the worker thread, before the first
+    `next()`, when a turn's first piece is due while other utterances share the engine.
+    Smaller pieces cost more per second of audio, so it is used only then.
+    """
+
+    def start_small(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class _Failure:
     """An engine error travelling from the producer task to the consumer."""
@@ -56,10 +71,14 @@ class Ticket:
 
     def __init__(self, generation: int, first_chunk_priority: bool, done: Callable[[], None]):
         self.generation = generation
-        self.granted = 0  # chunks the engine has started for this utterance
+        self.granted = 0  # grants (pieces or whole chunks) the engine has started for it
         self._first_chunk_priority = first_chunk_priority
         self._holds = 1
         self._done = done
+
+    @property
+    def first_chunk_priority(self) -> bool:
+        return self._first_chunk_priority
 
     @property
     def urgent(self) -> bool:
@@ -111,11 +130,21 @@ class _BlockingIteration:
     def __init__(self, make_iterator: Callable[[], Iterable[Any]]) -> None:
         self._make_iterator = make_iterator
         self._iterator: Iterator[Any] | None = None
+        self.exhausted = False
+        self.closing = False  # its close is scheduled: nothing more to do for it
 
-    def step(self) -> Any:
+    @property
+    def needs_closing(self) -> bool:
+        return self._iterator is not None and not (self.exhausted or self.closing)
+
+    def step(self, start_small: bool = False) -> Any:
         if self._iterator is None:
             self._iterator = iter(self._make_iterator())
-        return next(self._iterator, _END)
+            if start_small and isinstance(shortener := self._iterator, ShortFirstPiece):
+                shortener.start_small()
+        item = next(self._iterator, _END)
+        self.exhausted = item is _END
+        return item
 
     def close(self) -> None:
         close = getattr(self._iterator, "close", None)
@@ -161,7 +190,8 @@ class EngineQueue:
             ticket.release()
 
     async def call(self, ticket: Ticket, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """`fn(*args, **kwargs)` (one chunk) in the worker thread, at `ticket`'s turn."""
+        """`fn(*args, **kwargs)` (one whole chunk, one grant) in the worker thread, at
+        `ticket`'s turn."""
         await self._take_turn(ticket)
         running = self._run(functools.partial(fn, *args, **kwargs))
         try:
@@ -176,8 +206,8 @@ class EngineQueue:
         *,
         lookahead: int = 1,
     ) -> AsyncIterator[T | EndOfChunk]:
-        """The pieces of each chunk's blocking iterator in order, each followed by
-        `EndOfChunk`; every `next()` runs in the worker thread, each chunk at its turn.
+        """The pieces of each chunk's blocking iterator in order, each chunk followed by
+        `EndOfChunk`; every `next()` runs in the worker thread, each at its own turn.
 
         A producer task synthesizes up to `lookahead` chunks ahead of the reader, so the
         utterance rejoins the rotation as soon as its chunk is done (not when the reader
@@ -222,20 +252,37 @@ class EngineQueue:
         make_iterator: Callable[[], Iterable[Any]],
         items: asyncio.Queue[Any],
     ) -> None:
-        await self._take_turn(ticket)
         iteration = _BlockingIteration(make_iterator)
-        running: asyncio.Future[Any] | None = None
-        exhausted = False
         try:
-            while True:
-                running = self._run(iteration.step)
-                item = await asyncio.shield(running)
-                if item is _END:
-                    exhausted = True
-                    return
+            while (item := await self._next_piece(ticket, iteration)) is not _END:
                 items.put_nowait(item)
         finally:
-            self._release_when_done(ticket, running, None if exhausted else iteration)
+            if iteration.needs_closing:  # left while waiting for its next turn
+                self._close_between_turns(ticket, iteration)
+
+    async def _next_piece(self, ticket: Ticket, iteration: _BlockingIteration) -> Any:
+        """One `next()` of the chunk's iterator at `ticket`'s turn: one grant."""
+        await self._take_turn(ticket)
+        # A turn's first piece while others share the engine: ask for a small one.
+        start_small = ticket.granted == 1 and ticket.first_chunk_priority and self._live > 1
+        running = self._run(functools.partial(iteration.step, start_small))
+        try:
+            item = await asyncio.shield(running)  # cancelling us must not orphan the engine
+        except BaseException:  # cancelled or failed: close the iterator, then hand on
+            self._release_when_done(ticket, running, iteration)
+            raise
+        self._rotation.release()
+        return item
+
+    def _close_between_turns(self, ticket: Ticket, iteration: _BlockingIteration) -> None:
+        """Close an abandoned iterator that holds no turn. The single worker thread runs
+        it between other utterances' pieces; the utterance stays counted until then."""
+        iteration.closing = True
+        ticket.hold()
+        try:
+            self._run(iteration.close).add_done_callback(lambda _: ticket.release())
+        except RuntimeError:  # the service was closed: nothing left to stop
+            ticket.release()
 
     async def _take_turn(self, ticket: Ticket) -> None:
         if ticket.generation != self._generation:
@@ -257,6 +304,8 @@ class EngineQueue:
         if (running is None or running.done()) and to_close is None:
             self._rotation.release()
             return
+        if to_close is not None:
+            to_close.closing = True
         ticket.hold()
         rotation = self._rotation
 

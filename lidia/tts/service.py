@@ -1,8 +1,9 @@
 """`VoiceService`: the one object routes use for speech.
 
 It picks the engine and voice of a request, validates it, normalises Russian text, cuts
-it into sentence chunks, and speaks the chunks through each engine's fair `EngineQueue`,
-with click-free chunk edges and pauses between chunks. Engines come from
+it into sentence chunks, and speaks them through each engine's fair `EngineQueue`
+(streams piece by piece, whole syntheses chunk by chunk), with click-free chunk edges
+and pauses between chunks. Engines come from
 `lidia.tts.registry`; the interface they implement is `lidia.tts.base`.
 """
 
@@ -46,7 +47,8 @@ MIN_SPEED, MAX_SPEED = 0.25, 4.0
 class VoiceService:
     """Every TTS request goes through here: engine and voice choice, validation, Russian
     text normalisation, sentence chunking, pauses between chunks, click-free chunk edges,
-    and fair sharing of each engine between concurrent requests, chunk by chunk.
+    and fair sharing of each engine between concurrent requests (piece by piece when
+    streamed, chunk by chunk when whole).
 
     Methods that synthesize are coroutines that never block the event loop (engine calls
     run in each engine's worker thread). `close()` blocks; call it once at shutdown.
@@ -239,10 +241,11 @@ class VoiceService:
 
         Not a coroutine: the request is validated now (errors raise here, before a
         response has started), and the returned async iterator does the work. The engine
-        is shared chunk by chunk, round-robin with other requests; the first chunk jumps
-        the rotation unless `first_chunk_priority=False` (a turn's later sentences).
-        Closing the iterator early (client gone, barge-in) stops the engine after its
-        current piece and frees it for the others.
+        is shared piece by piece, round-robin with other requests; the first piece jumps
+        the rotation (and is made small when others share the engine) unless
+        `first_chunk_priority=False` (a turn's later sentences). Closing the iterator
+        early (client gone, barge-in) stops the engine after its current piece and frees
+        it for the others.
         """
         synth, language, chunks = self._plan(text, language, voice, engine, speed)
         makers = [

@@ -53,7 +53,8 @@ def test_outcomes_and_events_are_russian_and_unknown_codes_stay_visible() -> Non
     assert outcome_ru("message") == "оставил(а) сообщение"
     assert outcome_ru(None, "no-answer") == "нет ответа"
     assert outcome_ru("completed") == "завершён"  # the store falls back to the status
-    assert outcome_ru("transferred") == "transferred"
+    assert outcome_ru("transferred") == "переведён на сотрудника"
+    assert outcome_ru("some_future_outcome") == "some_future_outcome"  # unknown: shown as is
     assert outcome_ru(None) == "—"
     assert event_ru("barge_in") == "звонящий перебил Лидию"
     assert event_ru("something_new") == "something_new"

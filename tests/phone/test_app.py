@@ -99,6 +99,8 @@ def test_stream_twiml_connects_the_media_stream(stream_phone: Phone) -> None:
     stream = root.find("./Connect/Stream")
     assert stream is not None and stream.get("url") == WS_PUBLIC
     params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    token = params.pop("streamToken")  # the call's one-time stream token (random, unguessable)
+    assert len(token) >= 32
     assert params == {"callSid": call_sid, "from": "+15550001111"}
 
 

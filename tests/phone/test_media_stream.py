@@ -39,6 +39,7 @@ from tests.support.twilio_client import (
     signed_headers,
     silence_mulaw,
     speech_mulaw,
+    stream_parameters,
     webhook_form,
 )
 
@@ -144,8 +145,8 @@ async def start_call(client: TwilioMediaClient) -> None:
 async def greeted_call(phone: Phone) -> AsyncIterator[tuple[str, TwilioMediaClient]]:
     """A new call answered by the webhook, its media stream started, the greeting played."""
     call_sid = new_call_sid()
-    await answer_call(phone, call_sid)
-    async with client_for(phone, call_sid) as client:
+    twiml = await answer_call(phone, call_sid)
+    async with client_for(phone, call_sid, parameters=stream_parameters(twiml)) as client:
         await start_call(client)
         yield call_sid, client
 

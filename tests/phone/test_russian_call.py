@@ -40,6 +40,7 @@ from tests.support.twilio_client import (
     TwilioMediaClient,
     signed_headers,
     silence_mulaw,
+    stream_parameters,
     webhook_form,
 )
 
@@ -116,13 +117,15 @@ def caller_says(rhvoice: RHVoiceEngine) -> bytes:
     return pcm_to_mulaw(phone_line_8k(rhvoice_16k(rhvoice, BOOKING)))
 
 
-async def answer(phone: Phone, call_sid: str) -> None:
+async def answer(phone: Phone, call_sid: str) -> dict[str, str]:
+    """The call answered by the webhook; returns its stream's `<Parameter>`s."""
     form = webhook_form(call_sid)
     async with httpx.AsyncClient(base_url=phone.url) as client:
         response = await client.post(
             "/twilio/voice", data=form, headers=signed_headers("/twilio/voice", form)
         )
     assert response.status_code == 200, response.text
+    return stream_parameters(response.text)
 
 
 def is_speech(payloads: list[bytes]) -> bool:
@@ -132,8 +135,10 @@ def is_speech(payloads: list[bytes]) -> bool:
 async def call_and_say(phone: Phone, caller_says: bytes) -> str:
     """One call: greeting, the caller's utterance, the reply played; returns the CallSid."""
     call_sid = f"CA{next(_call_numbers):032x}"
-    await answer(phone, call_sid)
-    async with TwilioMediaClient(phone.ws_url, WS_PUBLIC, TEST_AUTH_TOKEN, call_sid) as twilio:
+    parameters = await answer(phone, call_sid)
+    async with TwilioMediaClient(
+        phone.ws_url, WS_PUBLIC, TEST_AUTH_TOKEN, call_sid, parameters=parameters
+    ) as twilio:
         await twilio.connected()
         await twilio.start()
         await twilio.wait_for_mark("greeting-end")

@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -58,6 +58,12 @@ class Script:
     apart; with `hang_after_pieces=N` it stalls for `hang_s` after N pieces. `malformed` sends
     invalid JSON. Gemini only: `empty_candidates`, `block_reason` (promptFeedback),
     `finish_reason` (e.g. "SAFETY", sent with no content).
+
+    Tools: `tool_calls` (`[{"name", "arguments"}]`) are answered after the text, as each API
+    does: Gemini `functionCall` parts (streamed: one more chunk), OpenAI `message.tool_calls`
+    (streamed: `delta.tool_calls` with the arguments JSON cut in fragments, then
+    `finish_reason: "tool_calls"`). `refuse_tools` answers a request that offers tools with
+    400, as Ollama does for a model without tool support.
     """
 
     text: str = DEFAULT_REPLY
@@ -73,6 +79,8 @@ class Script:
     empty_candidates: bool = False
     block_reason: str | None = None
     finish_reason: str = "STOP"
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    refuse_tools: bool = False
 
     def generation_s(self) -> float:
         """How long producing the whole reply takes: a non-streamed answer waits this long,
@@ -255,7 +263,11 @@ class _FakeServer:
             await asyncio.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
 
     async def _sse(
-        self, script: Script, encode: Callable[[int, str, bool], str], tail: str = ""
+        self,
+        script: Script,
+        encode: Callable[[int, str, bool], str],
+        tail: str = "",
+        after_text: Sequence[str] = (),
     ) -> AsyncIterator[str]:
         pieces = script.stream_pieces()
         await self._pause(script.first_token_delay_s)
@@ -271,6 +283,8 @@ class _FakeServer:
         if script.hang_after_pieces == len(pieces):
             await self._pause(script.hang_s)
             return
+        for frame in after_text:  # tool calls come after the words
+            yield frame
         self.log.add(self.source, "end", pieces=len(pieces))
         if tail:
             yield tail
@@ -298,6 +312,8 @@ class FakeGemini(_FakeServer):
             await self._pause(script.hang_s)
         if recorded.number < script.fail_first:
             return self._error(script.fail_status, f"scripted failure {script.fail_status}")
+        if script.refuse_tools and isinstance(recorded.body, dict) and recorded.body.get("tools"):
+            return self._error(400, "Function calling is not enabled for this model")
         if action == "generateContent":
             await self._pause(script.generation_s())
             return self._complete(script, model)
@@ -327,9 +343,15 @@ class FakeGemini(_FakeServer):
         return None
 
     @staticmethod
-    def _payload(text: str, model: str, finish: str | None) -> dict[str, Any]:
+    def _payload(
+        text: str, model: str, finish: str | None, calls: Sequence[dict[str, Any]] = ()
+    ) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = [{"text": text}] if text or not calls else []
+        parts += [
+            {"functionCall": {"name": c["name"], "args": c.get("arguments", {})}} for c in calls
+        ]
         candidate: dict[str, Any] = {
-            "content": {"role": "model", "parts": [{"text": text}]},
+            "content": {"role": "model", "parts": parts},
             "index": 0,
         }
         if finish is not None:
@@ -342,7 +364,7 @@ class FakeGemini(_FakeServer):
         refusal = self._refusal(script)
         if refusal is not None:
             return JSONResponse(refusal)
-        return JSONResponse(self._payload(script.text, model, "STOP"))
+        return JSONResponse(self._payload(script.text, model, "STOP", script.tool_calls))
 
     def _stream(self, script: Script, model: str) -> Response:
         def frame(payload: dict[str, Any]) -> str:
@@ -355,9 +377,13 @@ class FakeGemini(_FakeServer):
             return _sse_response(_single(frame(refusal)))
 
         def encode(index: int, piece: str, last: bool) -> str:
-            return frame(self._payload(piece, model, "STOP" if last else None))
+            finish = "STOP" if last and not script.tool_calls else None
+            return frame(self._payload(piece, model, finish))
 
-        return _sse_response(self._sse(script, encode))
+        calls = [frame(self._payload("", model, "STOP", script.tool_calls))]
+        return _sse_response(
+            self._sse(script, encode, after_text=calls if script.tool_calls else ())
+        )
 
 
 class FakeOpenAI(_FakeServer):
@@ -388,11 +414,16 @@ class FakeOpenAI(_FakeServer):
             )
         body = recorded.body if isinstance(recorded.body, dict) else {}
         model = str(body.get("model", "fake"))
+        if script.refuse_tools and body.get("tools"):
+            message = f"registry.ollama.ai/library/{model} does not support tools"
+            return JSONResponse({"error": {"message": message}}, status_code=400)
         if body.get("stream"):
             return self._stream(script, model)
         await self._pause(script.generation_s())
         if script.malformed:
             return Response('{"choices": [', media_type="application/json")
+        if script.tool_calls:
+            return JSONResponse(_openai_tool_completion(script, model))
         return JSONResponse(
             {
                 "id": "chatcmpl-fake",
@@ -428,7 +459,52 @@ class FakeOpenAI(_FakeServer):
             }
             return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
-        return _sse_response(self._sse(script, encode, tail="data: [DONE]\n\n"))
+        calls = _openai_tool_deltas(script, model)
+        return _sse_response(self._sse(script, encode, tail="data: [DONE]\n\n", after_text=calls))
+
+
+def _openai_tool_completion(script: Script, model: str) -> dict[str, Any]:
+    calls = [
+        {
+            "id": f"call_{index}",
+            "type": "function",
+            "function": {
+                "name": call["name"],
+                "arguments": json.dumps(call.get("arguments", {}), ensure_ascii=False),
+            },
+        }
+        for index, call in enumerate(script.tool_calls)
+    ]
+    message = {"role": "assistant", "content": script.text or None, "tool_calls": calls}
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+    }
+
+
+def _openai_tool_deltas(script: Script, model: str) -> list[str]:
+    """Streamed tool calls as OpenAI sends them: id and name first, arguments in pieces."""
+    frames: list[str] = []
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        body = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model}
+        return f"data: {json.dumps({**body, 'choices': [choice]}, ensure_ascii=False)}\n\n"
+
+    for index, call in enumerate(script.tool_calls):
+        arguments = json.dumps(call.get("arguments", {}), ensure_ascii=False)
+        head = {"index": index, "id": f"call_{index}", "type": "function"}
+        head["function"] = {"name": call["name"], "arguments": ""}
+        frames.append(chunk({"tool_calls": [head]}))
+        for start in range(0, len(arguments), 7):  # fragments, as real servers cut them
+            piece = {"index": index, "function": {"arguments": arguments[start : start + 7]}}
+            frames.append(chunk({"tool_calls": [piece]}))
+    if frames:
+        frames.append(chunk({}, "tool_calls"))
+    return frames
 
 
 async def _single(data: str) -> AsyncIterator[str]:

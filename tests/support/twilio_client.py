@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from xml.etree import ElementTree
 
 import numpy as np
 import websockets
@@ -31,6 +32,13 @@ FRAME_S = 0.02
 
 def sign(auth_token: str, url: str, params: dict[str, str] | None = None) -> str:
     return RequestValidator(auth_token).compute_signature(url, params or {})
+
+
+def stream_parameters(twiml: str) -> dict[str, str]:
+    """The `<Parameter>`s of a `<Connect><Stream>` answer: what Twilio sends back in
+    `start.customParameters` (the call's one-time `streamToken` among them)."""
+    root = ElementTree.fromstring(twiml)
+    return {p.attrib["name"]: p.attrib["value"] for p in root.iter("Parameter")}
 
 
 def speech_mulaw(samples: np.ndarray, sample_rate: int) -> bytes:
@@ -58,6 +66,7 @@ class TwilioMediaClient:
     stream_sid: str = "MZ00000000000000000000000000000001"
     auto_echo_marks: bool = True
     signature: str | None = None  # overrides the computed one (forged-signature tests)
+    parameters: dict[str, str] = field(default_factory=dict)  # the TwiML's <Parameter>s
     received: list[Received] = field(default_factory=list)
     sequence: int = 0
     sent_media_ms: int = 0
@@ -106,7 +115,8 @@ class TwilioMediaClient:
         await self.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
 
     async def start(self, **custom: str) -> None:
-        parameters = {"callSid": self.call_sid, "from": self.from_number, **custom}
+        parameters = {"callSid": self.call_sid, "from": self.from_number}
+        parameters.update({**self.parameters, **custom})
         await self.send(
             {
                 "event": "start",

@@ -1,8 +1,9 @@
 """Fair sharing of one engine between concurrent callers (issue 14), with real espeak-ng.
 
-Three callers speak at once: the engine must take their sentences in turn, so nobody's
-first sentence waits behind another caller's whole reply; a new turn's first sentence
-jumps the rotation; a caller who hangs up stops the engine's work for it at once.
+Three callers speak at once: the engine must take their streamed pieces in turn, so
+nobody's first audio waits behind another caller's whole sentence, let alone reply; a new
+turn's first piece jumps the rotation; a caller who hangs up stops the engine's work for
+it after the piece in the engine. Whole syntheses take turns sentence by sentence.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 from lidia.tts.engines.espeak import EspeakEngine
 from lidia.tts.service import VoiceService
-from tests.support.recording_engine import RecordingEngine
+from tests.support.recording_engine import EngineEvent, RecordingEngine
 
 REPLIES = {
     "анна": "Анна слушает вас внимательно. Анна записала ваш вопрос. Анна перезвонит завтра.",
@@ -41,6 +42,17 @@ def caller_of(text: str) -> str:
     return text.split()[0].lower()
 
 
+def pieces_by(engine: RecordingEngine) -> list[str]:
+    """Whose pieces the engine made, in order."""
+    return [caller_of(event.text) for event in engine.events if event.kind == "piece"]
+
+
+def after_the_held_piece(engine: RecordingEngine, held_at: int) -> list[EngineEvent]:
+    """The engine's events once the piece held in it (by the gate) at `held_at` is done."""
+    after = engine.events[held_at:]
+    return after[1:] if after and after[0].kind == "piece" else after
+
+
 async def collect(service: VoiceService, text: str, **kwargs: object) -> np.ndarray:
     return np.concatenate([piece async for piece in service.stream(text, **kwargs)])
 
@@ -55,7 +67,7 @@ async def eventually(condition: Callable[[], bool]) -> None:
     await asyncio.wait_for(poll(), timeout=30)
 
 
-async def test_three_streams_take_turns_sentence_by_sentence(
+async def test_three_streams_take_turns_piece_by_piece(
     service: VoiceService, engine: RecordingEngine
 ) -> None:
     for text in REPLIES.values():
@@ -63,8 +75,9 @@ async def test_three_streams_take_turns_sentence_by_sentence(
 
     spoken = await asyncio.gather(*(collect(service, text) for text in REPLIES.values()))
 
-    order = [caller_of(text) for text in engine.started()]
-    assert order == ["анна", "борис", "вера"] * 3  # round-robin, not one reply after another
+    # Round-robin piece by piece: no caller waits for another's whole sentence.
+    assert pieces_by(engine) == ["анна", "борис", "вера"] * 3 * engine.pieces_per_chunk
+    assert [caller_of(text) for text in engine.started()] == ["анна", "борис", "вера"] * 3
     assert engine.max_inside == 1  # still one call at a time inside the engine
     for audio, text in zip(spoken, REPLIES.values(), strict=True):
         alone, _ = await service.synthesize(text)
@@ -80,55 +93,56 @@ async def test_whole_utterances_also_take_turns(
     assert order == ["анна", "борис", "вера"] * 3
 
 
-async def test_a_new_turns_first_sentence_jumps_the_rotation(
-    service: VoiceService, engine: RecordingEngine
-) -> None:
-    engine.gate.clear()  # hold the engine on Анна's first sentence
+async def hold_the_engine_mid_reply(service: VoiceService, engine: RecordingEngine):
+    """Анна and Борис speaking, both past their first piece; the engine then held on
+    whichever piece comes next. Returns their tasks."""
     anna = asyncio.create_task(collect(service, REPLIES["анна"]))
     boris = asyncio.create_task(collect(service, REPLIES["борис"]))
-    await eventually(lambda: engine.inside == 1)
-    engine.gate.set()
-    # Борис's first sentence has been spoken and his second is waiting its turn ...
-    await eventually(
-        lambda: [caller_of(t) for t in engine.started()][:3] == ["анна", "борис", "анна"]
-    )
+    await eventually(lambda: pieces_by(engine)[:3] == ["анна", "борис", "анна"])
     engine.gate.clear()
     await eventually(lambda: engine.inside == 1)
+    return anna, boris
+
+
+async def test_a_new_turns_first_piece_jumps_the_rotation(
+    service: VoiceService, engine: RecordingEngine
+) -> None:
+    anna, boris = await hold_the_engine_mid_reply(service, engine)
     vera = asyncio.create_task(collect(service, "Вера на линии, здравствуйте."))
     await eventually(lambda: service.queue_depth("espeak") == 3)
+    held_at = len(engine.events)
     engine.gate.set()
     await asyncio.gather(anna, boris, vera)
 
-    order = [caller_of(text) for text in engine.started()]
-    # ... yet Вера, a new turn, speaks right after the sentence that was in the engine.
-    assert order[:4] == ["анна", "борис", "анна", "вера"]
-    assert sorted(order) == sorted(["анна"] * 3 + ["борис"] * 3 + ["вера"])
+    # Вера, a new turn, starts right after the piece that was in the engine.
+    first = after_the_held_piece(engine, held_at)[0]
+    assert (first.kind, caller_of(first.text)) == ("start", "вера")
+    assert sorted(pieces_by(engine)) == sorted(["анна"] * 9 + ["борис"] * 9 + ["вера"] * 3)
 
 
 async def test_without_priority_a_new_stream_queues_behind_the_rotation(
     service: VoiceService, engine: RecordingEngine
 ) -> None:
-    engine.gate.clear()
-    anna = asyncio.create_task(collect(service, REPLIES["анна"]))
-    boris = asyncio.create_task(collect(service, REPLIES["борис"]))
-    await eventually(lambda: engine.inside == 1)
-    engine.gate.set()
-    await eventually(
-        lambda: [caller_of(t) for t in engine.started()][:3] == ["анна", "борис", "анна"]
-    )
-    engine.gate.clear()
-    await eventually(lambda: engine.inside == 1)
+    anna, boris = await hold_the_engine_mid_reply(service, engine)
     later = "Вера продолжает свой ответ."
     vera = asyncio.create_task(collect(service, later, first_chunk_priority=False))
     await eventually(lambda: service.queue_depth("espeak") == 3)
+    held_at = len(engine.events)
     engine.gate.set()
     await asyncio.gather(anna, boris, vera)
 
-    order = [caller_of(text) for text in engine.started()]
-    assert order[:5] == ["анна", "борис", "анна", "борис", "вера"]
+    # The other caller, already waiting, takes one step; then Вера; then the held one.
+    held_by = caller_of(engine.events[held_at].text)  # the held piece is logged first
+    after = after_the_held_piece(engine, held_at)
+    vera_starts = next(i for i, e in enumerate(after) if caller_of(e.text) == "вера")
+    before_vera = after[:vera_starts]
+    assert before_vera and {caller_of(e.text) for e in before_vera} == (
+        {"анна", "борис"} - {held_by}
+    )
+    assert len([e for e in before_vera if e.kind == "piece"]) <= 1
 
 
-async def test_a_caller_who_hangs_up_stops_the_engine_within_one_chunk(
+async def test_a_caller_who_hangs_up_stops_the_engine_within_one_piece(
     service: VoiceService, engine: RecordingEngine
 ) -> None:
     long_reply = " ".join(

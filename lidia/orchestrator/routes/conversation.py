@@ -11,36 +11,53 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from redis.exceptions import RedisError
 
 from lidia.audio.codecs import StreamEncoder, encode_audio, float_to_int16
 from lidia.core.errors import AUDIO_FIELD, InvalidTextError, route_fields
+from lidia.core.openapi import NOT_BLANK, error_responses, media
 from lidia.core.sse import sse_event, sse_response
 from lidia.orchestrator.deps import SecretaryDep, ServicesDep, SettingsDep, SttDep, VoiceDep
 from lidia.orchestrator.metrics import engine_metrics
 from lidia.orchestrator.speech_ops import read_upload, resolve_language
 from lidia.orchestrator.turns import TurnContext, TurnEvent, run_turn, stream_turn
 from lidia.secretary.brain import Secretary
+from lidia.secretary.sessions import SessionStoreUnavailableError
 
 router = APIRouter(tags=["conversation"])
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_.:@+\-]{1,128}$"
+CHAT_MEDIA_TYPES = ("application/json", "text/event-stream")
 # What one caller turn may hold: far above any spoken utterance, far below a costly prompt.
 MAX_CHAT_CHARS = 8000
 
 
 class ChatRequest(BaseModel):
-    text: str = Field(description="What the caller said", max_length=MAX_CHAT_CHARS)
+    model_config = ConfigDict(strict=True)  # `"stream": 0` is a mistake, not `false`
+
+    text: str = Field(
+        description="What the caller said", max_length=MAX_CHAT_CHARS, json_schema_extra=NOT_BLANK
+    )
     session_id: str = Field(default="default", pattern=SESSION_ID_PATTERN)
     stream: bool = False
 
 
 class ResetRequest(BaseModel):
+    model_config = ConfigDict(strict=True)  # `{"all": 0}` is refused, not read as `false`
+
     session_id: str = Field(default="default", pattern=SESSION_ID_PATTERN)
     all: bool = False
 
 
-@router.post("/chat", response_model=None)
+@router.post(
+    "/chat",
+    response_model=None,
+    responses={
+        200: media("The reply (JSON), or with `stream: true` SSE events", *CHAT_MEDIA_TYPES),
+        **error_responses(400, 422),
+    },
+)
 async def chat(request: ChatRequest, secretary: SecretaryDep) -> dict | StreamingResponse:
     """The secretary's reply to `text` in the conversation `session_id`."""
     if not request.text.strip():
@@ -51,6 +68,7 @@ async def chat(request: ChatRequest, secretary: SecretaryDep) -> dict | Streamin
             "reply": result.reply,
             "session_id": request.session_id,
             "fallback": result.fallback,
+            "actions": list(result.actions),
         }
     return sse_response(_chat_events(secretary, request.session_id, request.text))
 
@@ -69,22 +87,41 @@ async def _chat_events(secretary: Secretary, session_id: str, text: str) -> Asyn
             "reply": result.reply,
             "session_id": session_id,
             "fallback": result.fallback,
+            "actions": list(result.actions),
         }
     )
 
 
-@router.post("/reset_conversation")
+@router.post("/reset_conversation", responses=error_responses(422, 503))
 async def reset_conversation(services: ServicesDep, request: ResetRequest | None = None) -> dict:
     """Forget one conversation (`session_id`, default "default"), or all with `"all": true`."""
     request = request or ResetRequest()
-    if request.all:
-        cleared = await services.sessions.reset_all()
-        return {"status": "ok", "cleared": cleared, "all": True}
-    existed = await services.sessions.reset(request.session_id)
+    try:
+        if request.all:
+            cleared = await services.sessions.reset_all()
+            return {"status": "ok", "cleared": cleared, "all": True}
+        existed = await services.sessions.reset(request.session_id)
+    except (RedisError, OSError) as exc:  # Redis down: a clear 503, not a 500 (issue 15)
+        raise SessionStoreUnavailableError(
+            f"conversation store unreachable, nothing was reset: {type(exc).__name__}",
+            param="all" if request.all else "session_id",
+        ) from exc
     return {"status": "ok", "session_id": request.session_id, "cleared": int(existed)}
 
 
-@router.post("/process_call", response_model=None)
+@router.post(
+    "/process_call",
+    response_model=None,
+    responses={
+        200: media(
+            "WAV (default, or streamed), JSON (`?response=json`) or NDJSON events",
+            "audio/wav",
+            "application/json",
+            "application/x-ndjson",
+        ),
+        **error_responses(400, 413, 422),
+    },
+)
 async def process_call(
     http: Request,
     stt: SttDep,
@@ -103,7 +140,8 @@ async def process_call(
     `?response=json`: transcript, reply, base64 WAV and timings.
     `?stream=true`: WAV streamed while the reply is still being written.
     `?stream=true&response=events`: NDJSON events (transcript, sentence, audio as base64
-    16-bit PCM, done with timings) for machine clients such as the phone service.
+    16-bit PCM, action, done with timings and actions) for machine clients such as the phone
+    service.
     """
     data = await read_upload(audio, max_bytes=settings.stt_max_bytes, field="audio")
     ctx = TurnContext(
@@ -158,6 +196,7 @@ async def process_call(
             "language": turn.transcript.language,
             "reply": turn.reply,
             "fallback": turn.fallback,
+            "actions": turn.actions,
             "audio_base64": base64.b64encode(wav).decode("ascii"),
             "audio_format": "wav",
             "sample_rate": turn.sample_rate,
@@ -194,6 +233,8 @@ def _event_line(event: TurnEvent) -> bytes:
             sample_rate=event.sample_rate,
             data=base64.b64encode(pcm).decode("ascii"),
         )
+    elif event.kind == "action":
+        payload.update(name=event.extra["name"], arguments=event.extra.get("arguments", {}))
     elif event.kind == "done":
         payload.update(
             reply=event.text,

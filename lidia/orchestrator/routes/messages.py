@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from lidia.core.errors import InvalidTextError
+from lidia.core.openapi import NOT_BLANK, error_responses
 from lidia.llm.base import ChatMessage, ChatModel
 from lidia.orchestrator.deps import ServicesDep
 from lidia.secretary.caller_message import (
@@ -31,7 +32,9 @@ MAX_TRANSCRIPT_CHARS = 20_000
 
 class ExtractMessageRequest(BaseModel):
     transcript: str = Field(
-        description="The call as lines 'Звонящий: …' / 'Лидия: …'", max_length=MAX_TRANSCRIPT_CHARS
+        description="The call as lines 'Звонящий: …' / 'Лидия: …'",
+        max_length=MAX_TRANSCRIPT_CHARS,
+        json_schema_extra=NOT_BLANK,
     )
     caller_number: str | None = Field(default=None, max_length=64)
 
@@ -45,7 +48,7 @@ class ExtractMessageResponse(BaseModel):
     source: str = Field(description='"llm", or "fallback" when the LLM was not used')
 
 
-@router.post("/extract_message")
+@router.post("/extract_message", responses=error_responses(400, 422))
 async def extract_message(
     request: ExtractMessageRequest, services: ServicesDep
 ) -> ExtractMessageResponse:

@@ -19,9 +19,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from lidia.core.errors import InvalidTextError, TextTooLongError
+from lidia.core.openapi import error_responses, media
 from lidia.core.sse import SSE_DONE, sse_event, sse_response
 from lidia.orchestrator.deps import SecretaryDep
-from lidia.orchestrator.routes.conversation import MAX_CHAT_CHARS, SESSION_ID_PATTERN
+from lidia.orchestrator.routes.conversation import (
+    CHAT_MEDIA_TYPES,
+    MAX_CHAT_CHARS,
+    SESSION_ID_PATTERN,
+)
 from lidia.orchestrator.routes.openai_models import CHAT_MODEL
 from lidia.secretary.brain import Secretary
 
@@ -44,7 +49,7 @@ class ChatCompletionRequest(BaseModel):
 
     model: str = CHAT_MODEL
     messages: list[ChatMessageIn] = Field(min_length=1)
-    stream: bool = False
+    stream: bool = Field(default=False, strict=True)
     user: Any = None  # OpenAI: a string; some clients send other shapes, so only use strings
     stream_options: dict[str, Any] | None = None
 
@@ -85,7 +90,14 @@ def estimate_tokens(text: str) -> int:
     return max(1, round(len(text) / 4)) if text else 0
 
 
-@router.post("/chat/completions", response_model=None)
+@router.post(
+    "/chat/completions",
+    response_model=None,
+    responses={
+        200: media("A chat.completion, or with `stream: true` SSE chunks", *CHAT_MEDIA_TYPES),
+        **error_responses(400, 413, 422),
+    },
+)
 async def create_chat_completion(
     body: ChatCompletionRequest,
     secretary: SecretaryDep,

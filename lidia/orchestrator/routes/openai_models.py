@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from lidia.core.errors import ModelNotFoundError
+from lidia.core.openapi import error_responses
 from lidia.orchestrator.deps import ServicesDep
 from lidia.orchestrator.metrics import loaded_engine_names
 
@@ -39,7 +40,7 @@ async def list_models(services: ServicesDep) -> dict:
     return {"object": "list", "data": [_model(i) for i in ids]}
 
 
-@router.get("/models/{model_id}")
+@router.get("/models/{model_id}", responses=error_responses(404))
 async def retrieve_model(model_id: str, services: ServicesDep) -> JSONResponse:
     known = {CHAT_MODEL, *TTS_MODELS, STT_MODEL, *_engines(services)}
     if model_id not in known:

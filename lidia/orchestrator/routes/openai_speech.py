@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lidia.audio.codecs import CONTENT_TYPES, FORMATS, StreamEncoder, encode_audio
 from lidia.core.errors import InvalidTextError, TextTooLongError, UnsupportedFormatError
+from lidia.core.openapi import SPEAKABLE, error_responses, media
 from lidia.orchestrator.deps import SettingsDep, VoiceDep
 from lidia.orchestrator.metrics import engine_metrics
 from lidia.orchestrator.openai_voices import (
@@ -36,19 +37,26 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 PCM_RATE = 24_000  # OpenAI's pcm: 24 kHz, 16-bit little-endian, mono, no header
+FORMAT_ENUM = {"enum": list(FORMATS)}  # documented lower-case; " MP3 " is still accepted
 STREAMED_FORMATS = frozenset({"pcm", "mp3", "opus", "aac"})  # wav/flac need whole-file headers
 
 
 class SpeechRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)  # `"speed": "2"` is refused
 
     model: str = Field(default="tts-1-hd", description="tts-1, tts-1-hd, lidia or an engine")
-    input: str = Field(description="Text to speak")
+    input: str = Field(description="Text to speak", json_schema_extra=SPEAKABLE)
     voice: str | dict = Field(default="lidia", description="lidia, an engine voice, or alloy...")
-    response_format: str = Field(default="mp3", description="mp3, opus, aac, flac, wav, pcm")
+    response_format: str = Field(
+        default="mp3", description="mp3, opus, aac, flac, wav, pcm", json_schema_extra=FORMAT_ENUM
+    )
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
     instructions: str | None = Field(default=None, description="Accepted and ignored")
-    stream_format: str = Field(default="audio", description="Only 'audio' is supported")
+    stream_format: str = Field(
+        default="audio",
+        description="Only 'audio' is supported",
+        json_schema_extra={"enum": ["audio"]},
+    )
 
 
 def check_speech_request(body: SpeechRequest, max_chars: int) -> str:
@@ -78,7 +86,12 @@ def check_speech_request(body: SpeechRequest, max_chars: int) -> str:
 @router.post(
     "/audio/speech",
     response_class=Response,
-    responses={200: {"content": {ct: {} for ct in CONTENT_TYPES.values()}}},
+    responses={
+        200: media(
+            "Audio in `response_format`", *sorted({t.split(";")[0] for t in CONTENT_TYPES.values()})
+        ),
+        **error_responses(400, 413, 422),
+    },
 )
 async def create_speech(
     body: SpeechRequest, request: Request, voice: VoiceDep, settings: SettingsDep

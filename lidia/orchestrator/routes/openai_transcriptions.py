@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from lidia.core.errors import UnsupportedFormatError
+from lidia.core.openapi import error_responses, media
 from lidia.orchestrator.deps import SettingsDep, SttDep
 from lidia.orchestrator.metrics import engine_metrics
 from lidia.orchestrator.routes.openai_models import STT_MODEL
@@ -19,7 +20,14 @@ from lidia.orchestrator.whisper_languages import language_code
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 
-@router.post("/audio/transcriptions", response_model=None)
+@router.post(
+    "/audio/transcriptions",
+    response_model=None,
+    responses={
+        200: media("The transcript in `response_format`", "application/json", "text/plain"),
+        **error_responses(400, 413, 422),
+    },
+)
 async def create_transcription(
     request: Request,
     stt: SttDep,

@@ -7,6 +7,8 @@ from fastapi.responses import JSONResponse
 
 from lidia import __version__
 from lidia.orchestrator.deps import ServicesDep
+from lidia.orchestrator.metrics import loaded_engine_names
+from lidia.orchestrator.queued_stt import QueuedSpeechToText
 from lidia.orchestrator.services import Services
 from lidia.tts.registry import CLONED_ENGINE, wants_cloned_voice
 
@@ -43,8 +45,20 @@ def _endpoints(request: Request) -> list[str]:
 async def health(services: ServicesDep) -> JSONResponse:
     """200 with "ok" or "degraded" and each engine's state; 503 only when nothing can serve."""
     body = health_report(services)
+    await add_sessions_health(body, services)
     status_code = 503 if body["status"] == "down" else 200
     return JSONResponse(body, status_code=status_code)
+
+
+async def add_sessions_health(body: dict, services: Services) -> None:
+    """The conversation store (Redis when REDIS_URL is set): unreachable means "degraded"
+    (replies go on without history; `/reset_conversation` answers 503) (issue 15)."""
+    problem = await services.sessions.problem()
+    body["sessions"] = {"store": type(services.sessions).__name__, "error": problem}
+    if problem:
+        body["problems"].append(f"redis: {problem}")
+        if body["status"] == "ok":
+            body["status"] = "degraded"
 
 
 def health_report(services: Services) -> dict:
@@ -69,7 +83,20 @@ def health_report(services: Services) -> dict:
         "stt": stt,
         "tts": tts,
         "llm": llm,
+        "load": load_report(services),
     }
+
+
+def load_report(services: Services) -> dict:
+    """What is queued on each engine right now: STT workers, running and waiting jobs;
+    TTS requests waiting for or holding each loaded engine (one stream per model)."""
+    stt = services.stt.load() if isinstance(services.stt, QueuedSpeechToText) else None
+    tts = (
+        {name: services.voice.queue_depth(name) for name in loaded_engine_names(services.voice)}
+        if services.voice is not None
+        else {}
+    )
+    return {"stt": stt, "tts_queue_depth": tts}
 
 
 def _stt_health(services: Services) -> dict:

@@ -7,8 +7,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from lidia.audio.codecs import CONTENT_TYPES
+from lidia.core.openapi import SPEAKABLE, error_responses, media
 from lidia.orchestrator.deps import SettingsDep, SttDep, VoiceDep
 from lidia.orchestrator.metrics import engine_metrics
 from lidia.orchestrator.speech_ops import (
@@ -21,13 +23,20 @@ from lidia.stt.base import Transcript
 from lidia.tts import registry
 
 router = APIRouter(tags=["speech"])
+AUDIO_MEDIA_TYPES = sorted({ct.split(";")[0] for ct in CONTENT_TYPES.values()})
 
 
 class TTSRequest(BaseModel):
-    text: str = Field(description="Text to speak (Russian by default)")
+    model_config = ConfigDict(strict=True)  # `"speed": "2"` is a mistake, not a number
+
+    text: str = Field(description="Text to speak (Russian by default)", json_schema_extra=SPEAKABLE)
     language: str | None = Field(default=None, description="Language of the text; TTS_LANGUAGE")
     voice: str | None = Field(default=None, description="Voice id (GET /v1/audio/voices)")
-    engine: str | None = Field(default=None, description="An engine name (GET /health)")
+    engine: str | None = Field(
+        default=None,
+        description="An engine name (GET /health)",
+        json_schema_extra={"enum": [*registry.names(), None]},
+    )
     format: Literal["wav", "mp3", "opus", "flac", "aac", "pcm"] = "wav"
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
 
@@ -42,7 +51,10 @@ class TTSRequest(BaseModel):
 @router.post(
     "/tts",
     response_class=Response,
-    responses={200: {"content": {"audio/wav": {}}, "description": "16-bit mono audio"}},
+    responses={
+        200: media("Mono audio in the requested `format`", *AUDIO_MEDIA_TYPES),
+        **error_responses(400, 413, 422),
+    },
 )
 async def text_to_speech(
     request: TTSRequest, http: Request, voice: VoiceDep, settings: SettingsDep
@@ -66,7 +78,7 @@ async def text_to_speech(
     return Response(data, media_type=content_type, headers={"X-TTS-Engine": engine})
 
 
-@router.post("/stt")
+@router.post("/stt", responses=error_responses(400, 413, 422))
 async def speech_to_text(
     http: Request,
     stt: SttDep,

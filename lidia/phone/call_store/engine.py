@@ -22,7 +22,9 @@ def make_engine(url: str, schema: str | None) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        # A database that hangs instead of refusing must not hold the store's writes for
+        # minutes: the journal keeps them and the replayer retries.
+        engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
     if schema:
         engine = engine.execution_options(schema_translate_map={None: schema})
     return engine

@@ -118,6 +118,10 @@ class TurnRecord(Base):
     created_at: Mapped[dt.datetime | None] = mapped_column(
         UtcDateTime, nullable=False, default=None
     )
+    # Revision 0004: where in the call (seconds from its start) the caller began this turn
+    # and Лидия's reply began to be heard; the two-sided recording is on the same clock.
+    caller_offset_s: Mapped[float | None] = mapped_column(Float, default=None, info=UPDATABLE)
+    reply_offset_s: Mapped[float | None] = mapped_column(Float, default=None, info=UPDATABLE)
 
 
 class EventRecord(Base):

@@ -17,6 +17,8 @@ class Playback:
     anchor: float | None = None  # when playback of the audio after `echoed_ms` began
     finished_sending: bool = False
     utterance_start: int | None = None  # where the caller's words this answers began
+    continued: bool = False  # cut off unsaid because the caller went on speaking
+    text: str = ""  # what a fixed prompt says (greeting, apology), for the transcript
 
     @property
     def playing(self) -> bool:

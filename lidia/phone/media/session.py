@@ -40,14 +40,19 @@ from lidia.phone.call_files import (
     MESSAGE_FILE,
     WHOLE_CALL_FILE,
     turn_file,
+    unsaved,
     write_mulaw_wav,
     write_wav,
 )
 from lidia.phone.call_store import TurnRecord
 from lidia.phone.context import PhoneContext
-from lidia.phone.ids import is_call_sid
+from lidia.phone.media.call_recording import SHUTDOWN_CLOSE_CODES, save_call_recording
+from lidia.phone.media.deadline import TurnEvents
+from lidia.phone.media.message_ack import MessageAcknowledger
 from lidia.phone.media.playback import Playback
+from lidia.phone.media.recorder import CallRecorder
 from lidia.phone.media.reply import StreamedReply
+from lidia.phone.media.turn_taking import TurnTaking, phone_vad
 from lidia.phone.media.wire import (
     Connected,
     Dtmf,
@@ -64,6 +69,13 @@ from lidia.phone.media.wire import (
 )
 from lidia.phone.orchestrator_client import OrchestratorError
 from lidia.phone.prompts import beep_mulaw
+from lidia.phone.stream_tokens import (
+    StreamRefused,
+    claim_stream,
+    presented_token,
+    public_parameters,
+)
+from lidia.phone.transfer import CallActions
 
 log = logging.getLogger("phone.media")
 
@@ -80,16 +92,11 @@ class MediaStreamSession:
         self.call_sid: str | None = None
         self.stream_sid: str | None = None
         self.call_dir: Path | None = None
-        self.vad = StreamingVad(
-            threshold=settings.vad_threshold,
-            min_silence_ms=settings.vad_min_silence_ms,
-            min_speech_ms=settings.vad_min_speech_ms,
-            speech_pad_ms=settings.vad_speech_pad_ms,
-            pre_roll_ms=settings.vad_pre_roll_ms,
-            max_speech_s=settings.max_utterance_s,
-        )
+        self.vad: StreamingVad = phone_vad(settings)  # pauses; `turn_taking` ends turns
         self.inbound = bytearray()  # every caller byte since `start` (μ-law)
         self.playback: Playback | None = None
+        self.recorder = CallRecorder()  # Лидия's side on the call's clock, for call.wav
+        self.close_code: int | None = None  # set when the socket closed without Twilio's stop
         self.turn_task: asyncio.Task[None] | None = None
         self.turns_started = 0
         self.message_start: int | None = None  # set once the apology offered a message
@@ -100,7 +107,12 @@ class MediaStreamSession:
         self._dtmf_digits = ""
         self._dtmf_task: asyncio.Task[None] | None = None
         self._closed = False
+        self.audio_until = 0.0  # perf_counter when the audio sent so far ends playing
+        self.message_ack = MessageAcknowledger(self._acknowledge_message)
+        self.over_capacity = False  # beyond MAX_CONCURRENT_CALLS: busy prompt, then a message
         self.finished = asyncio.Event()  # set once the call's record is complete
+        self.actions = CallActions(ctx)  # transfer / hang-up / message (lidia.phone.transfer)
+        self.turn_taking = TurnTaking(self)  # end of turn by meaning; backchannels; fillers
 
     # --------------------------------------------------------------- receive loop
 
@@ -109,9 +121,13 @@ class MediaStreamSession:
             while True:
                 message = await self.ws.receive()
                 if message["type"] == "websocket.disconnect":
+                    self.close_code = message.get("code")
                     break
                 if not await self.handle_frame(message.get("text")):
                     break
+        except asyncio.CancelledError:
+            self.close_code = 1012  # the server cancelled us: it is stopping
+            raise
         finally:
             try:
                 await self.finish()
@@ -146,15 +162,21 @@ class MediaStreamSession:
 
     async def _on_start(self, start: Start) -> bool:
         call_sid = start.call_sid
-        record = await self.ctx.store.get_call(call_sid) if is_call_sid(call_sid) else None
-        if record is None:
-            log.warning("media stream for unknown call %r refused", call_sid[:64])
-            await self.ws.close(code=1008, reason="unknown call")
+        if self.call_sid is not None:  # this socket already carries a call
+            await self._protocol_error("second start on one stream ignored")
+            return True
+        try:  # once per live call, with its one-time token; refused before anything is touched
+            await claim_stream(self.ctx.store, call_sid, presented_token(start.custom_parameters))
+        except StreamRefused as exc:
+            log.warning("media stream for call %r refused: %s", call_sid[:64], exc)
+            await self.ws.close(code=1008, reason=str(exc))
             self._closed = True
             return False
         self.call_sid = call_sid
         self.stream_sid = start.stream_sid
         self.call_dir = self.ctx.call_dir(call_sid)
+        if not self.ctx.capacity.admit_stream(call_sid, self.ctx.active_calls):
+            self.over_capacity, self.message_start = True, 0
         self.ctx.active_calls[call_sid] = self
         await self.ctx.store.update_call(call_sid, status="in-progress", mode="stream")
         await self.ctx.store.add_event(
@@ -162,20 +184,22 @@ class MediaStreamSession:
             "stream_start",
             {
                 "streamSid": self.stream_sid,
-                "customParameters": start.custom_parameters,
+                "customParameters": public_parameters(start.custom_parameters),
                 "mediaFormat": start.media_format,
             },
         )
-        self._start_turn(self._play_greeting())
+        self._start_turn(self._all_lines_busy() if self.over_capacity else self._play_greeting())
         return True
 
     async def _on_media(self, media: Media) -> bool:
         if self.call_sid is None or media.track != "inbound":
             return True  # before start there is no call to attach it to
         self.inbound += media.payload
-        # Silero inference is small (~0.1 ms a frame) but still model inference: off the loop.
-        for event in await asyncio.to_thread(self.vad.feed, mulaw_to_pcm(media.payload)):
+        # Silero is small (~0.1 ms a frame) but still inference: off the loop, in the phone's
+        # own pool (asyncio's default one is shared with file writes and everything else).
+        for event in await self.ctx.inference.run(self.vad.feed, mulaw_to_pcm(media.payload)):
             await self._on_vad(event)
+        await self.turn_taking.on_audio()
         if len(self.inbound) > self.ctx.settings.max_call_s * MULAW_SAMPLE_RATE:
             log.warning("call %s reached MAX_CALL_S; closing the stream", self.call_sid)
             await self._record_error("call reached MAX_CALL_S")
@@ -183,6 +207,7 @@ class MediaStreamSession:
         return True
 
     async def _on_mark(self, mark: Mark) -> None:
+        self.recorder.mark_echoed(mark.name, len(self.inbound))
         playback = self.playback
         if playback is None or mark.name not in playback.marks:
             return
@@ -198,6 +223,8 @@ class MediaStreamSession:
             await self._protocol_error(f"dtmf {dtmf.digit!r} before start ignored")
             return
         await self.ctx.store.add_dtmf(self.call_sid, dtmf.digit)
+        if await self.actions.on_digit(self.call_sid, dtmf.digit):
+            return  # `0`: put through to a person (transfer.py)
         if self.message_start is not None:
             return  # leaving a message: digits are logged, not answered
         self._dtmf_digits += dtmf.digit
@@ -208,20 +235,10 @@ class MediaStreamSession:
     # --------------------------------------------------------------- turn-taking
 
     async def _on_vad(self, event: VadEvent) -> None:
-        if event.kind == "speech_start":
-            self._utterance_start = event.sample
-            if self.message_start is None and self._lidia_talking():
-                await self.barge_in()
-            return
-        start = self._utterance_start if self._utterance_start is not None else event.voiced_end
-        if self._carry_start is not None:
-            start, self._carry_start = self._carry_start, None
-        self._utterance_start = None
         if self.message_start is not None:
-            return  # the whole message is recorded at the end of the call
-        utterance = bytes(self.inbound[start : event.sample])
-        detected_at = time.perf_counter()
-        self._start_turn(self._conversation_turn(utterance, event, detected_at, start))
+            self.message_ack.on_vad(event.kind)  # «Записала. Что-нибудь ещё?» after each part
+        # Pause or end of turn, backchannel or interruption: `turn_taking` decides.
+        await self.turn_taking.on_vad(event)
 
     def _lidia_talking(self) -> bool:
         busy = self.turn_task is not None and not self.turn_task.done()
@@ -230,7 +247,11 @@ class MediaStreamSession:
     async def barge_in(self) -> None:
         """The caller interrupts: drop queued audio, stop the turn, note what was heard."""
         playback = self.playback
+        if playback is not None and playback.turn_index is not None and playback.sent_ms == 0:
+            playback.continued = True  # the caller went on: that turn is dropped, not recorded
         await self._send(clear_frame(self.stream_sid))
+        self.audio_until = time.perf_counter()  # nothing queued plays any more
+        self.recorder.cleared(len(self.inbound))
         if self.turn_task is not None and not self.turn_task.done():
             self.turn_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -242,7 +263,8 @@ class MediaStreamSession:
                 if playback.sent_ms == 0:
                     # Interrupted before any answer: the next utterance continues this one.
                     self._carry_start = playback.utterance_start
-                await self._update_turn(playback.turn_index, barge_in=True, heard_ms=heard)
+                else:
+                    await self._update_turn(playback.turn_index, barge_in=True, heard_ms=heard)
             if self.call_sid:
                 await self.ctx.store.add_event(
                     self.call_sid,
@@ -268,7 +290,7 @@ class MediaStreamSession:
 
     async def _play_greeting(self) -> None:
         prompt = await self.ctx.prompts.get(self.ctx.settings.greeting_text)
-        await self._play_prompt("greeting", prompt.mulaw)
+        await self._play_prompt("greeting", prompt.mulaw, prompt.text)
 
     async def _conversation_turn(
         self, utterance: bytes, vad_event: VadEvent, detected_at: float, utterance_start: int
@@ -316,19 +338,27 @@ class MediaStreamSession:
         playback = self._new_playback(f"turn{index}", index)
         playback.utterance_start = utterance_start
         record = TurnRecord(turn_index=index, caller_audio_path=caller_path, latencies=latencies)
+        if utterance_start is not None:
+            record.caller_offset_s = round(utterance_start / MULAW_SAMPLE_RATE, 3)
         reply = StreamedReply(record, latencies, playback, detected_at)
-        timeout = self.ctx.settings.phone_turn_timeout_s
+        events = self.turn_taking.with_filler(events, reply)  # no dead air while thinking
+        spoke_until = detected_at - float(latencies.get("vad_wait_s", 0.0))
+        events = TurnEvents(  # one deadline for first audio, then a bounded gap between events
+            events,
+            spoke_until=spoke_until,
+            first_audio_s=self.ctx.settings.phone_first_audio_deadline_s,
+            gap_s=self.ctx.settings.phone_turn_timeout_s,
+            playing_until=lambda: self.audio_until,  # its filler or its reply, as queued
+        )
         try:
-            while True:
-                try:
-                    event = await asyncio.wait_for(anext(events), timeout)
-                except StopAsyncIteration:
-                    break
+            async for event in events:
                 await self._on_turn_event(reply, event, index)
             await self._send_frames(reply.remaining_frames(), playback)
             await self._send_mark(playback, f"turn{index}-end")
+            if self.call_sid:
+                await self.actions.carry_out(self.call_sid, playback)  # once it has played
         except (TimeoutError, OrchestratorError, ValueError, KeyError) as exc:
-            reason = "orchestrator timed out" if isinstance(exc, TimeoutError) else str(exc)
+            reason = str(exc) or "orchestrator timed out"
             record.error = reason
             await self._record_error(f"turn {index}: {reason}")
             await self._apologize()
@@ -340,7 +370,10 @@ class MediaStreamSession:
             with contextlib.suppress(Exception):
                 await events.aclose()  # type: ignore[attr-defined]  # stops the synthesis
             latencies["total_s"] = round(time.perf_counter() - detected_at, 4)
-            self._in_background(self._record_turn(reply))
+            if self.turn_taking.turn_continued(playback):
+                self.turn_taking.drop_turn(index)  # its words open the next turn
+            else:
+                self._in_background(self._record_turn(reply))
 
     async def _on_turn_event(self, reply: StreamedReply, event: dict[str, Any], index: int) -> None:
         """One orchestrator event: note it, and send its audio (a mark between sentences)."""
@@ -361,12 +394,15 @@ class MediaStreamSession:
             if first:
                 elapsed = time.perf_counter() - reply.detected_at
                 reply.latencies["first_frame_s"] = round(elapsed, 4)
+        elif kind == "action" and self.call_sid:
+            await self.actions.note(self.call_sid, event)  # transfer.py acts after the turn
         elif kind == "done":
             reply.done(event)
 
     async def _record_turn(self, reply: StreamedReply) -> None:
         assert self.call_sid and self.call_dir
         turn = reply.record
+        await self.turn_taking.transcript_of(turn)  # cut off before its transcript came
         audio = reply.whole_audio()
         if audio is not None:
             path = self.call_dir / turn_file(turn.turn_index, "reply")
@@ -387,15 +423,28 @@ class MediaStreamSession:
         if self.message_start is not None or prompt is None:
             return
         self.message_start = len(self.inbound)
-        await self._play_prompt("apology", prompt.mulaw + beep_mulaw())
+        await self._play_prompt("apology", prompt.mulaw + beep_mulaw(), prompt.text)
         if self.call_sid:
             await self.ctx.store.add_event(self.call_sid, "message_offered", {})
 
+    async def _all_lines_busy(self) -> None:
+        """Beyond MAX_CONCURRENT_CALLS: «все линии заняты», a beep, then the message."""
+        prompt = await self.ctx.prompts.get(self.ctx.settings.busy_text)
+        await self._play_prompt("busy", prompt.mulaw + beep_mulaw(), prompt.text)
+        if self.call_sid:
+            await self.ctx.store.add_event(self.call_sid, "over_capacity", {"at": "stream"})
+
+    async def _acknowledge_message(self) -> None:
+        if self.playback is None or not self.playback.playing:  # never over her own prompt
+            prompt = await self.ctx.prompts.get(self.ctx.settings.message_ack_text)
+            await self._play_prompt("message_ack", prompt.mulaw, prompt.text)
+
     # --------------------------------------------------------------- sending
 
-    async def _play_prompt(self, name: str, mulaw: bytes) -> None:
+    async def _play_prompt(self, name: str, mulaw: bytes, text: str = "") -> None:
         """A fixed phrase, marked `<name>-end` so its end (or interruption) is known."""
         playback = self._new_playback(name, None)
+        playback.text = text
         await self._send_frames(mulaw_frames(mulaw), playback)
         await self._send_mark(playback, f"{name}-end")
         playback.finished_sending = True
@@ -413,6 +462,9 @@ class MediaStreamSession:
     async def _send_frames(self, frames: list[bytes], playback: Playback) -> None:
         for frame in frames:
             await self._send(media_frame(self.stream_sid, frame))
+            self.audio_until = max(self.audio_until, time.perf_counter()) + FRAME_MS / 1000
+            if not self._closed:
+                self.recorder.sent(playback, frame, len(self.inbound))
             if playback.anchor is None:
                 playback.anchor = time.perf_counter()
             playback.sent_ms += FRAME_MS
@@ -422,6 +474,7 @@ class MediaStreamSession:
             return  # nothing new to mark
         playback.marks[name] = playback.sent_ms
         await self._send(mark_frame(self.stream_sid, name))
+        self.recorder.marked(name)
 
     # --------------------------------------------------------------- bookkeeping
 
@@ -449,11 +502,13 @@ class MediaStreamSession:
 
     async def finish(self) -> None:
         """Stop everything; save the message and the caller's recording; close the record."""
+        await self.message_ack.close()
         for task in (self._dtmf_task, self.turn_task):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        await self.turn_taking.close()  # words said but never answered still make a turn
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         if self.call_sid is None or self.call_dir is None:
@@ -466,12 +521,24 @@ class MediaStreamSession:
         store = self.ctx.store
         if self.inbound:
             await write_mulaw_wav(call_dir / WHOLE_CALL_FILE, bytes(self.inbound))
+            try:  # both sides on one timeline; a failure here must not leave the call open
+                await save_call_recording(
+                    store, call_sid, call_dir, self.recorder, bytes(self.inbound)
+                )
+            except Exception:
+                log.exception("two-sided recording of call %s not saved", call_sid)
         outcome = "conversation" if self.turns_started else "no_speech"
         if self.message_start is not None:
             message = bytes(self.inbound[self.message_start :])
             path = await write_mulaw_wav(call_dir / MESSAGE_FILE, message)
             await store.update_call(call_sid, message_audio_path=path)
             outcome = "message"
+        if self.close_code in SHUTDOWN_CLOSE_CODES:  # the service stopped mid-call
+            outcome = "interrupted"
+            await store.add_event(call_sid, "interrupted", {"close_code": self.close_code})
+        outcome = self.actions.outcome or outcome  # "transferred" (transfer.py)
+        for problem in unsaved.take_errors(call_dir):  # audio the disk refused (issue 15)
+            await store.add_error(call_sid, problem)
         record = await store.get_call(call_sid)
         if record is not None and record.ended_at is None:
             await store.finish_call(call_sid, status="completed", outcome=outcome)

@@ -2,7 +2,8 @@
 
 Inbound: each WebSocket text frame becomes one typed event (`parse_frame`); anything
 unreadable (not JSON, not an object, an unknown event, a missing or mistyped field, bad
-base64, a binary frame) raises `MalformedFrame`, whose message says what was wrong.
+base64, a binary frame, one over `MAX_FRAME_CHARS`, nesting past Python's recursion limit)
+raises `MalformedFrame`, whose message says what was wrong.
 Outbound: `media_frame`, `mark_frame` and `clear_frame` build the JSON text we send.
 """
 
@@ -15,6 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
+# Twilio's largest frame (`start`, with our parameters) is ~1 KB and a `media` frame ~250 B:
+# anything far bigger is not Twilio and is refused before it is parsed.
+MAX_FRAME_CHARS = 64 * 1024
 
 
 class MalformedFrame(ValueError):
@@ -62,6 +66,8 @@ def parse_frame(text: str | bytes | None) -> Event:
     """One inbound frame as an event; `MalformedFrame` for anything else."""
     if not isinstance(text, str):
         raise MalformedFrame("binary frame ignored (Twilio sends text)")
+    if len(text) > MAX_FRAME_CHARS:
+        raise MalformedFrame(f"unreadable message ignored: {len(text)} chars > {MAX_FRAME_CHARS}")
     data = _json_object(text)
     event = data.get("event")
     if not isinstance(event, str):

@@ -93,8 +93,10 @@ class Outbox:
                 await self.send_due()
             except Exception:  # the database may be down: try again on the next round
                 log.exception("notification outbox pass failed")
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow the stop's cancel.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_s)
+                async with asyncio.timeout(self._poll_s):
+                    await self._wake.wait()
 
     async def _attempt(self, delivery: Delivery, now: dt.datetime) -> None:
         channel = self._channels.get(delivery.channel)

@@ -5,12 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
+from lidia.core.openapi import error_responses, media
 from lidia.phone.deps import PhoneDep
 
 router = APIRouter(tags=["twilio"])
 
 
-@router.get("/audio/{audio_id}")
+@router.get(
+    "/audio/{audio_id}",
+    response_class=Response,
+    responses={200: media("Generated audio for <Play>", "audio/wav"), **error_responses(404)},
+)
 async def audio(audio_id: str, phone: PhoneDep) -> Response:
     item = phone.audio.get(audio_id)
     if item is None:

@@ -6,6 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from lidia import __version__
+from lidia.phone.call_files import unsaved
+from lidia.phone.call_store import CallStore
+from lidia.phone.call_store.journaled import JournaledCallStore
 from lidia.phone.deps import PhoneDep
 from lidia.phone.routes import media
 
@@ -39,16 +42,31 @@ def _endpoints(request: Request) -> list[str]:
 
 @router.get("/health")
 async def health(phone: PhoneDep) -> JSONResponse:
-    """200 always while serving; "degraded" when the orchestrator is unreachable."""
+    """200 always while serving; "degraded" when the orchestrator is unreachable, or the
+    database, the journal's disk or the calls disk fail (`problems` says which, and why)."""
     reachable = await phone.orchestrator.healthy()
+    problems = storage_problems(phone.store)
+    if not reachable:
+        problems["orchestrator"] = f"unreachable at {phone.orchestrator.base_url}"
     return JSONResponse(
         {
-            "status": "ok" if reachable else "degraded",
+            "status": "degraded" if problems else "ok",
+            "problems": problems,
             "service": SERVICE_NAME,
             "orchestrator": {"url": phone.orchestrator.base_url, "reachable": reachable},
             "active_calls": len(phone.active_calls),
+            "capacity": phone.capacity.snapshot(phone.active_calls),
             "twilio_signature_validation": phone.checker.enabled,
             "mode": phone.settings.phone_mode,
             "apology_voice": phone.prompts.apology.source if phone.prompts.apology else None,
         }
     )
+
+
+def storage_problems(store: CallStore) -> dict[str, str]:
+    """{"database": why, "disk": why}, each only when it fails (issue 15)."""
+    problems = store.problems() if isinstance(store, JournaledCallStore) else {}
+    audio = unsaved.problem()
+    if audio:
+        problems["disk"] = "; ".join(filter(None, [problems.get("disk"), audio]))
+    return problems

@@ -1,4 +1,6 @@
-"""Twilio's webhooks: `POST /twilio/voice`, `/twilio/gather`, `/twilio/recording`, `/twilio/status`.
+"""Twilio's webhooks: `POST /twilio/voice`, `/twilio/gather`, `/twilio/recording`, `/twilio/status`,
+`/twilio/dial` (the `<Dial action>` of a transfer: an unanswered call comes back here), and
+`/twilio/call-recording` (gather mode's whole-call recording is ready: `twilio_call_recording`).
 
 Every request is signature-checked (`deps.TwilioForm`). A webhook never answers with a 5xx:
 any failure becomes TwiML with the apology and a `<Record>` for a message; the status
@@ -21,16 +23,25 @@ from fastapi.responses import Response
 from lidia.phone.call_files import MESSAGE_FILE, turn_file, write_file
 from lidia.phone.call_store import TurnRecord
 from lidia.phone.caller_messages import extract_caller_message
+from lidia.phone.capacity import busy_twiml
 from lidia.phone.context import PhoneContext
 from lidia.phone.deps import PhoneDep, TwilioForm
 from lidia.phone.ids import is_call_sid
 from lidia.phone.recordings import fetch_recording
+from lidia.phone.stream_tokens import issue_stream_token
+from lidia.phone.transfer import DIAL_NOT_ANSWERED, TRANSFER_UNANSWERED_TEXT, gather_actions_twiml
+from lidia.phone.twilio_call_recording import save_twilio_call_recording
 from lidia.phone.twiml import (
+    CALL_RECORDING_PATH,
+    SIGNATURE_REFUSED,
+    TWIML_RESPONSES,
     apology_twiml,
     gather_twiml,
     hangup_twiml,
+    message_after_dial_twiml,
     record_turn_twiml,
     stream_twiml,
+    twilio_form,
     twiml_response,
 )
 
@@ -43,33 +54,65 @@ FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "ca
 MESSAGE_WAIT_S = 60.0
 
 
-@router.post("/twilio/voice")
+@router.post("/twilio/voice", responses=TWIML_RESPONSES, openapi_extra=twilio_form("voice"))
 async def twilio_voice(request: Request, form: TwilioForm, phone: PhoneDep) -> Response:
     return await _never_5xx(request, phone, form, lambda: _answer_call(request, phone, form))
 
 
-@router.post("/twilio/gather")
+@router.post("/twilio/gather", responses=TWIML_RESPONSES, openapi_extra=twilio_form("gather"))
 async def twilio_gather(request: Request, form: TwilioForm, phone: PhoneDep) -> Response:
     return await _never_5xx(request, phone, form, lambda: _gather_turn(request, phone, form))
 
 
-@router.post("/twilio/recording")
+@router.post(
+    "/twilio/recording",
+    responses=TWIML_RESPONSES,
+    openapi_extra=twilio_form("recording", query={"purpose": "message (the caller's), or turn"}),
+)
 async def twilio_recording(request: Request, form: TwilioForm, phone: PhoneDep) -> Response:
     return await _never_5xx(request, phone, form, lambda: _recording(request, phone, form))
 
 
-@router.post("/twilio/status")
+@router.post("/twilio/dial", responses=TWIML_RESPONSES, openapi_extra=twilio_form("dial"))
+async def twilio_dial(request: Request, form: TwilioForm, phone: PhoneDep) -> Response:
+    return await _never_5xx(request, phone, form, lambda: _dial_ended(request, phone, form))
+
+
+@router.post(
+    "/twilio/status",
+    status_code=204,
+    responses={204: {"description": "Recorded (always, once signed)"}, **SIGNATURE_REFUSED},
+    openapi_extra=twilio_form("status"),
+)
 async def twilio_status(form: TwilioForm, phone: PhoneDep) -> Response:
     call_sid = form.get("CallSid", "")
     try:
         if is_call_sid(call_sid):
+            await phone.capacity.records_pending.settled(call_sid)  # a refused call's record
             status = form.get("CallStatus", "completed")
             duration = _seconds(form.get("CallDuration"))
             await phone.store.finish_call(call_sid, status=status, duration_s=duration)
             if status in FINAL_CALL_STATUSES:
+                phone.capacity.release(call_sid)
                 phone.in_background(_extract_message_when_done(phone, call_sid))
     except Exception:  # Twilio must get a 2xx; the failure is in our log
         log.exception("status callback for %s not recorded", call_sid)
+    return Response(status_code=204)
+
+
+@router.post(
+    CALL_RECORDING_PATH,
+    status_code=204,
+    responses={204: {"description": "Accepted (always, once signed)"}, **SIGNATURE_REFUSED},
+    openapi_extra=twilio_form("call-recording"),
+)
+async def twilio_call_recording(form: TwilioForm, phone: PhoneDep) -> Response:
+    """Twilio's whole-call recording (gather mode) is ready: fetched and saved as `call.wav`
+    after the 204 (a long call's file takes longer than Twilio waits for an answer)."""
+    if is_call_sid(form.get("CallSid", "")):
+        phone.in_background(save_twilio_call_recording(phone, form))
+    else:
+        log.warning("call recording callback without a valid CallSid ignored")
     return Response(status_code=204)
 
 
@@ -144,15 +187,53 @@ async def _answer_call(request: Request, phone: PhoneContext, form: dict[str, st
     call_sid = form.get("CallSid", "")
     if not is_call_sid(call_sid):
         raise ValueError(f"webhook without a valid CallSid: {call_sid[:64]!r}")
-    await phone.store.create_call(
-        call_sid, from_number=form.get("From"), to_number=form.get("To"), mode=settings.phone_mode
-    )
+    # The gate first: a refused call hears «все линии заняты» before any database write.
+    if not phone.capacity.admit(call_sid, phone.active_calls):
+        return await _all_lines_busy(request, phone, form)
+    created = await _create_record(phone, form)
     if settings.phone_mode == "stream":
         base = _base_url(request, phone)
         url = phone.checker.public_url("/twilio/media", websocket=True, fallback=base)
-        return twiml_response(stream_twiml(url, call_sid, form.get("From", "")))
+        token = await issue_stream_token(phone.store, call_sid)  # binds the one stream
+        return twiml_response(stream_twiml(url, call_sid, form.get("From", ""), token))
     greeting = await phone.prompts.get(settings.greeting_text)
-    return _gather_answer(request, phone, greeting.wav)
+    base = _base_url(request, phone)
+    play_url = _play_url(request, phone, greeting.wav)
+    # Twilio records the whole call from here (both sides); once, not again on a retry.
+    return twiml_response(gather_twiml(settings, base, play_url, record_call=created))
+
+
+async def _create_record(phone: PhoneContext, form: dict[str, str]) -> bool:
+    """The call's record; False when it exists already (Twilio retried the webhook)."""
+    return await phone.store.create_call(
+        form["CallSid"],
+        from_number=form.get("From"),
+        to_number=form.get("To"),
+        mode=phone.settings.phone_mode,
+    )
+
+
+async def _all_lines_busy(request: Request, phone: PhoneContext, form: dict[str, str]) -> Response:
+    """Beyond MAX_CONCURRENT_CALLS: «все линии заняты» at once, then a message (capacity.py).
+
+    The prompt is cached and the record is written after the answer (`records_pending`)."""
+    call_sid = form["CallSid"]
+    log.warning("call %s refused: all %s lines busy", call_sid, phone.capacity.limit)
+    write = phone.capacity.records_pending.start(call_sid, _record_refused_call(phone, form))
+    phone.in_background(write)
+    prompt = await phone.prompts.get(phone.settings.busy_text)
+    play_url = _play_url(request, phone, prompt.wav)
+    return twiml_response(busy_twiml(phone.settings, _base_url(request, phone), play_url))
+
+
+async def _record_refused_call(phone: PhoneContext, form: dict[str, str]) -> None:
+    """A refused call's record and its `over_capacity` event (never raises: in the background)."""
+    try:
+        await _create_record(phone, form)
+        limit = phone.capacity.limit
+        await phone.store.add_event(form["CallSid"], "over_capacity", {"limit": limit})
+    except Exception:
+        log.exception("record of refused call %s not written", form["CallSid"])
 
 
 async def _gather_turn(request: Request, phone: PhoneContext, form: dict[str, str]) -> Response:
@@ -183,12 +264,46 @@ async def _gather_turn(request: Request, phone: PhoneContext, form: dict[str, st
             },
         ),
     )
-    return _gather_answer(request, phone, wav)
+    return await _acted_on(request, phone, call_sid, result, wav) or _gather_answer(
+        request, phone, wav
+    )
+
+
+async def _dial_ended(request: Request, phone: PhoneContext, form: dict[str, str]) -> Response:
+    """The transfer's dialled leg ended: hang up after a conversation with the person; when
+    nobody answered, Лидия offers to take a message (then a `<Record>`)."""
+    call_sid = form["CallSid"]
+    status = form.get("DialCallStatus", "")
+    await phone.store.add_event(call_sid, "transfer_result", {"DialCallStatus": status})
+    if status not in DIAL_NOT_ANSWERED:
+        return twiml_response(hangup_twiml())
+    await phone.store.update_call(call_sid, outcome="transfer_unanswered")
+    prompt = await phone.prompts.get(TRANSFER_UNANSWERED_TEXT)
+    play_url = _play_url(request, phone, prompt.wav)
+    base = _base_url(request, phone)
+    return twiml_response(
+        message_after_dial_twiml(phone.settings, base, play_url, TRANSFER_UNANSWERED_TEXT)
+    )
+
+
+async def _acted_on(
+    request: Request, phone: PhoneContext, call_sid: str, result: dict, wav: bytes
+) -> Response | None:
+    """The TwiML for a turn whose actions change the call (transfer, hang-up), else None."""
+    actions = result.get("actions") or []
+    if not actions:
+        return None
+    base = _base_url(request, phone)
+    twiml = await gather_actions_twiml(
+        phone, call_sid, actions, base_url=base, reply_url=_play_url(request, phone, wav)
+    )
+    return twiml_response(twiml) if twiml is not None else None
 
 
 async def _recording(request: Request, phone: PhoneContext, form: dict[str, str]) -> Response:
     """A `<Record>` finished: the caller's message (`?purpose=message`), or a turn."""
     call_sid = form["CallSid"]
+    await phone.capacity.records_pending.settled(call_sid)  # a refused call's record
     recording = await fetch_recording(phone.settings, form["RecordingUrl"])
     if request.query_params.get("purpose", "turn") == "message":
         path = await _save(phone, call_sid, MESSAGE_FILE, recording)
@@ -216,7 +331,9 @@ async def _recording(request: Request, phone: PhoneContext, form: dict[str, str]
             latencies=result.get("timings") or {},
         ),
     )
-    return _gather_answer(request, phone, wav)
+    return await _acted_on(request, phone, call_sid, result, wav) or _gather_answer(
+        request, phone, wav
+    )
 
 
 async def _next_turn_index(phone: PhoneContext, call_sid: str) -> int:

@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -48,6 +48,7 @@ from lidia.tts.engines.latents_cache import (
     latents_key,
 )
 from lidia.tts.engines.xtts_audio import (
+    STREAM_HOLDBACK_S,
     TailTrimmer,
     as_float_audio,
     clamp_speed,
@@ -81,6 +82,9 @@ VOICE_NAME = "Лидия (cloned voice)"
 GPT_SAMPLE_RATE = 22050  # the GPT conditioning encoder's rate
 SPEAKER_ENCODER_SAMPLE_RATE = 16000  # the HiFi-GAN speaker encoder's rate
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
+# Audio a turn's first piece yields when callers share the model (`XttsStream.start_small`):
+# barely a syllable, so that four turns starting at once all speak within ~2 pieces' time.
+SHARED_FIRST_AUDIO_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -452,7 +456,8 @@ class XttsEngine:
             speed=clamp_speed(speed),
             chunk_tokens=self._stream_chunk_size,
         )
-        return self._stream(source)
+        first_audio = int(self.sample_rate * (STREAM_HOLDBACK_S + SHARED_FIRST_AUDIO_S))
+        return XttsStream(self._stream(source), source, first_audio)
 
     def _stream(self, source: PieceSource) -> Iterator[np.ndarray]:
         trimmer = TailTrimmer(self.sample_rate)
@@ -462,8 +467,9 @@ class XttsEngine:
                 if ready.size:
                     yield ready
         finally:
-            with self._lock:
-                source.close()
+            # No lock: closing runs no model code, and a collected stream may be closed
+            # by the garbage collector inside a thread that holds the lock.
+            source.close()
         tail = trimmer.finish()
         if tail.size:
             yield tail
@@ -504,6 +510,29 @@ class XttsEngine:
             "half_precision": _dtype_name(self._half_dtype),
             "warmup_s": self.warmup_s,
         }
+
+
+class XttsStream(Iterator[np.ndarray]):
+    """`synthesize_stream`'s pieces; closeable; `start_small()` (the queue's
+    `ShortFirstPiece`) shrinks the first piece when callers share the model."""
+
+    def __init__(
+        self, pieces: Generator[np.ndarray, None, None], source: PieceSource, first_audio: int
+    ) -> None:
+        self._pieces = pieces
+        self._source = source
+        self._first_audio = first_audio  # samples past the tail hold-back, then some
+
+    def __next__(self) -> np.ndarray:
+        return next(self._pieces)
+
+    def close(self) -> None:
+        self._pieces.close()
+
+    def start_small(self) -> None:
+        start_small = getattr(self._source, "start_small", None)  # coqui's mode cannot
+        if start_small is not None:
+            start_small(self._first_audio)
 
 
 def _dtype_name(dtype: torch.dtype | None) -> str:

@@ -14,7 +14,9 @@ parts are driven incrementally:
    residual seam.
 
 Pieces grow (first `chunk_tokens`, then doubling up to `MAX_CHUNK_GROWTH` times that):
-the first audio comes early, and the fixed context costs little on long sentences.
+the first audio comes early, and the fixed context costs little on long sentences. When
+callers share the model, `start_small` makes the first piece just long enough to yield a
+given amount of audio (a turn's first words come sooner; the growth goes on as usual).
 Everything here blocks and must run inside `xtts_device.inference_context`, one step at
 a time (`next_piece`), never across a `yield` (torch's modes are per thread).
 """
@@ -65,6 +67,14 @@ class PieceSource(Protocol):
 
 
 # --- Resampling ------------------------------------------------------------------------------
+
+
+def ready_outputs(scale: float, inputs: int) -> int:
+    """Output frames `LinearResampler(scale)` has made final after `inputs` frames (not
+    the last): those whose right neighbour, `(j + 0.5) / scale - 0.5` rounded up, is in."""
+    if inputs <= 1:  # one input has no right neighbour yet
+        return 0
+    return max(0, min(math.floor(inputs * scale), math.ceil(scale * (inputs - 0.5) - 0.5)))
 
 
 class LinearResampler:
@@ -182,7 +192,7 @@ class WindowedVocoder:
         self._decoder = decoder
         self._speaker = speaker
         self._hop = hop
-        self._context = context
+        self.context = context
         self._crossfade = crossfade
         self._frames: torch.Tensor | None = None  # [time, channels] from `_offset` on
         self._offset = 0
@@ -195,17 +205,17 @@ class WindowedVocoder:
         if frames.shape[0]:
             self._frames = frames if self._frames is None else torch.cat([self._frames, frames])
             self._received += frames.shape[0]
-        end = self._received if final else self._received - self._context
+        end = self._received if final else self._received - self.context
         if self._frames is None or end <= self._spoken:
             return frames.new_zeros(0)
-        start = max(0, self._spoken - self._context)
+        start = max(0, self._spoken - self.context)
         window = self._frames[start - self._offset :].transpose(0, 1).unsqueeze(0)
         audio = self._decoder(window, g=self._speaker).reshape(-1)
         cut = (end - start) * self._hop
         piece = self._blend(audio[(self._spoken - start) * self._hop : cut])
         self._tail = None if final else audio[cut : cut + self._crossfade]
         self._spoken = end
-        self._drop_before(end - self._context)
+        self._drop_before(end - self.context)
         return piece
 
     def _blend(self, piece: torch.Tensor) -> torch.Tensor:
@@ -303,6 +313,13 @@ class LinearPieces:
         self._gpt: GptLatents | None = None
         self._stages: list[LinearResampler] = []
         self._vocoder: WindowedVocoder | None = None
+        self._first_audio: int | None = None  # samples the first piece must yield, if small
+        self._first_take: int | None = None
+
+    def start_small(self, samples: int) -> None:
+        """Make the first piece the fewest tokens that yield `samples` of audio (never
+        more than usual). Before the first `next_piece` only."""
+        self._first_audio = samples
 
     def _start(self) -> None:
         decoder = self._model.hifigan_decoder
@@ -320,13 +337,28 @@ class LinearPieces:
             hop=decoder.output_hop_length,
             context=vocoder_context_frames(generator),
         )
+        if self._first_audio is not None:
+            self._first_take = self._tokens_for(self._first_audio, hop=decoder.output_hop_length)
+
+    def _tokens_for(self, samples: int, *, hop: int) -> int:
+        """The fewest GPT tokens after which the vocoder has `samples` of final audio."""
+        assert self._vocoder is not None
+        needed = self._vocoder.context + math.ceil(samples / hop)
+        for tokens in range(1, self._chunk):
+            frames = tokens
+            for stage in self._stages:
+                frames = ready_outputs(stage.scale, frames)
+            if frames >= needed:
+                return tokens
+        return self._chunk
 
     def next_piece(self) -> torch.Tensor | None:
         if self._gpt is None:
             self._start()
         assert self._gpt is not None and self._vocoder is not None
         while not self._gpt.finished:
-            frames = self._gpt.take(self._chunk)
+            frames = self._gpt.take(self._first_take or self._chunk)
+            self._first_take = None
             self._chunk = min(self._chunk * 2, self._max_chunk)
             audio = self._vocode(frames, final=self._gpt.finished)
             if audio.numel():

@@ -67,6 +67,7 @@ def test_chat_original_curl_example(chat_client: TestClient, llm: FakeOpenAI) ->
         "reply": "Здравствуйте! Чем могу помочь?",
         "session_id": "default",
         "fallback": False,
+        "actions": [],
     }
     messages = sent_messages(llm)
     assert messages[0]["role"] == "system" and "Лидия" in messages[0]["content"]
@@ -112,6 +113,7 @@ def test_chat_stream_sends_pieces_then_a_final_event(chat_client: TestClient) ->
         "reply": "Здравствуйте! Чем могу помочь?",
         "session_id": "default",
         "fallback": False,
+        "actions": [],
     }
 
 

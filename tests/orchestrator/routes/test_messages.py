@@ -21,7 +21,7 @@ from lidia.phone.call_store import (
     SqlCallStore,
     TurnRecord,
     calls_table,
-    metadata,
+    downgrade_schema,
     schema_version_table,
 )
 from lidia.secretary.caller_message import fallback_message, parse_llm_message, phone_digits
@@ -206,17 +206,16 @@ async def test_a_version_1_database_gains_the_message_columns(tmp_path: Path, ki
     }
 
     def downgrade_to_v1() -> None:
-        # Rebuild `calls` exactly as version 1 made it, with a call recorded by that version.
-        v1 = sqlalchemy.MetaData()
+        # Alembic revision 0001 is exactly what version 1 of the store created; a database
+        # from before Alembic has no `alembic_version` either. Then a call recorded by v1.
+        downgrade_schema(store.engine, schema, "0001")
         old_calls = sqlalchemy.Table(
-            "calls", v1, *[c._copy() for c in calls_table.columns if c.name not in new_columns]
+            "calls",
+            sqlalchemy.MetaData(),
+            *[c._copy() for c in calls_table.columns if c.name not in new_columns],
         )
         with store.engine.begin() as conn:
-            for table in ("deliveries", "events", "turns", "calls"):
-                metadata.tables[table].drop(conn)  # honours the test's PostgreSQL schema
-            # A database from before Alembic has no `alembic_version` either.
             sqlalchemy.Table("alembic_version", sqlalchemy.MetaData()).drop(conn)
-            v1.create_all(conn)
             conn.execute(
                 old_calls.insert().values(
                     call_sid="CAold",
@@ -227,8 +226,6 @@ async def test_a_version_1_database_gains_the_message_columns(tmp_path: Path, ki
                 )
             )
             conn.execute(schema_version_table.update().values(version=1))
-            metadata.tables["turns"].create(conn)
-            metadata.tables["events"].create(conn)
 
     await asyncio.to_thread(downgrade_to_v1)
     await store.start()

@@ -250,11 +250,13 @@ async def test_a_model_column_without_its_revision_is_reported(database: Databas
     diffs = schema_diffs(store.engine, database.schema)
     added = sorted(diff[3].name for diff in diffs if diff[0] == "add_column")
     assert added == [
+        "caller_offset_s",  # revision 0004 (turns)
         "message_left",
         "message_name",
         "message_phone",
         "message_reason",
         "message_summary",
+        "reply_offset_s",  # revision 0004 (turns)
     ]
     tables = sorted(diff[1].name for diff in diffs if diff[0] == "add_table")
     assert tables == ["deliveries"]  # revision 0003

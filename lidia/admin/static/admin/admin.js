@@ -1,10 +1,19 @@
-// The dashboard's little bit of JavaScript: confirmations, and the voice playground,
+// The dashboard's little bit of JavaScript: confirmations, the call timeline, and the voice playground,
 // which posts the form (with its CSRF token) and plays the WAV that comes back.
 "use strict";
 
 document.addEventListener("click", (event) => {
   const question = event.target.closest("[data-confirm]")?.dataset.confirm;
   if (question && !window.confirm(question)) event.preventDefault();
+});
+
+// The call's timeline: each line jumps the whole-call player to where it was said.
+document.addEventListener("click", (event) => {
+  const seek = event.target.closest("[data-seek]");
+  const player = document.getElementById("whole-call");
+  if (!seek || !player) return;
+  player.currentTime = Number(seek.dataset.seek);
+  player.play().catch(() => {});
 });
 
 const speakForm = document.getElementById("speak-form");

@@ -1,0 +1,168 @@
+"""Carrying out what Лидия decided: put the caller through to a person, hang up, keep the
+message she took. The orchestrator's turns announce these as actions; this module acts.
+
+Media Streams: `take_message` lands on the call record at once; `transfer_call` and `end_call`
+wait until the caller has heard Лидия's sentence (Twilio echoed the turn's last mark), then
+the live call is changed through Twilio's REST API: `<Dial>` the `TRANSFER_NUMBER` (its
+`action` brings an unanswered call back to `/twilio/dial`), or `status=completed`. DTMF `0`
+transfers at any moment (inside `TRANSFER_HOURS`), with the notice played by Twilio first.
+Gather mode answers the same actions with TwiML directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from lidia.phone.call_store import CallStore
+from lidia.phone.context import PhoneContext
+from lidia.phone.media.playback import Playback
+from lidia.phone.twilio_rest import TwilioCalls, TwilioRestError
+from lidia.phone.twiml import dial_twiml, play_then_hangup_twiml
+from lidia.secretary.actions import (
+    END_CALL,
+    TAKE_MESSAGE,
+    TRANSFER_CALL,
+    TRANSFER_NOTICE,
+    transfer_available,
+)
+
+log = logging.getLogger("phone.transfer")
+
+TRANSFER_DIGIT = "0"
+# `<Dial action>`'s DialCallStatus values after which the caller is still with us.
+DIAL_NOT_ANSWERED = frozenset({"busy", "no-answer", "failed", "canceled"})
+TRANSFER_UNANSWERED_TEXT = (
+    "К сожалению, сотрудник сейчас не может ответить. Оставьте, пожалуйста, сообщение "
+    "после сигнала: назовите имя, номер телефона и причину звонка, и вам перезвонят."
+)
+# How long past the audio's own length to wait for Twilio to confirm it has played.
+PLAYOUT_SLACK_S = 3.0
+
+
+async def save_message(store: CallStore, call_sid: str, arguments: dict[str, Any]) -> None:
+    """`take_message`'s name, callback number and reason onto the call record."""
+    fields = {
+        "message_name": arguments.get("name"),
+        "message_phone": arguments.get("callback_number"),
+        "message_reason": arguments.get("reason"),
+        "message_left": True,
+    }
+    await store.update_call(call_sid, **{k: v for k, v in fields.items() if v is not None})
+    await store.add_event(call_sid, "message_taken", arguments)
+
+
+def dial_action_url(ctx: PhoneContext, base_url: str | None = None) -> str:
+    base = (base_url or ctx.settings.public_base_url or "").rstrip("/")
+    return f"{base}/twilio/dial"
+
+
+class CallActions:
+    """One media-stream call's actions: noted as the turn streams, done once it has played."""
+
+    def __init__(self, ctx: PhoneContext) -> None:
+        self.ctx = ctx
+        self.pending: list[str] = []
+        self.outcome: str | None = None  # "transferred" once the call was put through
+
+    async def note(self, call_sid: str, event: dict[str, Any]) -> None:
+        name = str(event.get("name", ""))
+        arguments = event.get("arguments")
+        if name == TAKE_MESSAGE:
+            await save_message(self.ctx.store, call_sid, arguments or {})
+        elif name in (TRANSFER_CALL, END_CALL) and name not in self.pending:
+            self.pending.append(name)
+
+    async def carry_out(self, call_sid: str, playback: Playback) -> None:
+        """After a turn's audio is sent: wait until it has played, then act (never raises)."""
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        playback.finished_sending = True  # the turn's last frame and mark are out
+        await _played_out(playback)
+        try:
+            if TRANSFER_CALL in pending:
+                await self.transfer(call_sid)
+            elif END_CALL in pending:
+                await self._rest().hang_up(call_sid)
+                await self.ctx.store.add_event(call_sid, "hangup", {"by": "lidia"})
+        except TwilioRestError as exc:
+            log.error("call %s: %s", call_sid, exc)
+            await self.ctx.store.add_error(call_sid, f"call action {pending}: {exc}")
+
+    async def on_digit(self, call_sid: str, digit: str) -> bool:
+        """DTMF `0` puts the caller through (True) when a transfer can work now."""
+        if digit != TRANSFER_DIGIT or not transfer_available(self.ctx.settings):
+            return False
+        try:
+            notice = await self.ctx.prompts.get(TRANSFER_NOTICE)
+            base = self.ctx.settings.public_base_url
+            notice_url = (
+                f"{base.rstrip('/')}/audio/{self.ctx.audio.put(notice.wav)}" if base else None
+            )
+            await self.transfer(call_sid, notice_url=notice_url)
+        except TwilioRestError as exc:
+            log.error("call %s: DTMF transfer failed: %s", call_sid, exc)
+            await self.ctx.store.add_error(call_sid, f"DTMF transfer: {exc}")
+            return False  # the conversation goes on: the digit becomes a normal turn
+        return True
+
+    async def transfer(self, call_sid: str, *, notice_url: str | None = None) -> None:
+        number = self.ctx.settings.transfer_number
+        if not number:
+            raise TwilioRestError("transfer asked for, but TRANSFER_NUMBER is not set")
+        twiml = dial_twiml(
+            self.ctx.settings, number, dial_action_url(self.ctx), notice_url=notice_url
+        )
+        # Set first: Twilio may end the stream (and the session close the record) before
+        # the REST call returns.
+        self.outcome = "transferred"
+        try:
+            await self._rest().redirect(call_sid, str(twiml))
+        except TwilioRestError:
+            self.outcome = None
+            raise
+        await self.ctx.store.add_event(call_sid, "transfer", {"to": number})
+
+    def _rest(self) -> TwilioCalls:
+        rest = TwilioCalls.from_settings(self.ctx.settings)
+        if rest is None:
+            raise TwilioRestError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are needed to act")
+        return rest
+
+
+async def _played_out(playback: Playback) -> None:
+    """Until Twilio has echoed the last mark of `playback` (bounded by its length)."""
+    deadline = time.monotonic() + playback.sent_ms / 1000 + PLAYOUT_SLACK_S
+    while playback.playing and time.monotonic() < deadline:  # noqa: ASYNC110 (marks mutate it)
+        await asyncio.sleep(0.05)
+
+
+async def gather_actions_twiml(
+    ctx: PhoneContext,
+    call_sid: str,
+    actions: Sequence[dict[str, Any]],
+    *,
+    base_url: str,
+    reply_url: str,
+) -> VoiceResponse | None:
+    """Gather mode: TwiML for the turn's actions (None: none changes the call's course)."""
+    names = [str(action.get("name")) for action in actions]
+    for action in actions:
+        if action.get("name") == TAKE_MESSAGE:
+            await save_message(ctx.store, call_sid, action.get("arguments") or {})
+    number = ctx.settings.transfer_number
+    if TRANSFER_CALL in names and number:
+        await ctx.store.update_call(call_sid, outcome="transferred")
+        await ctx.store.add_event(call_sid, "transfer", {"to": number})
+        action_url = dial_action_url(ctx, base_url)
+        return dial_twiml(ctx.settings, number, action_url, notice_url=reply_url)
+    if END_CALL in names:
+        await ctx.store.add_event(call_sid, "hangup", {"by": "lidia"})
+        return play_then_hangup_twiml(reply_url)
+    return None
