@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -216,6 +218,19 @@ async def test_a_stream_beyond_capacity_takes_a_message_and_acknowledges_it(
 # ---------------------------------------------------------------- one deadline per turn
 
 
+async def recorded_turns(store: Any, call_sid: str, within_s: float = 10.0) -> list[Any]:
+    """The call's turns once the session has written them: the socket closes first, and the
+    turn's record is written after the call's last frames (bounded wait)."""
+    deadline = time.monotonic() + within_s
+    turns = await store.turns(call_sid)
+    for _ in range(int(within_s / 0.05)):
+        if turns or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+        turns = await store.turns(call_sid)
+    return turns
+
+
 async def test_no_audio_by_the_deadline_plays_the_apology_not_silence(
     tmp_path: Path, orchestrator_url: str, fake_openai: FakeOpenAI, utterance: bytes
 ) -> None:
@@ -239,7 +254,7 @@ async def test_no_audio_by_the_deadline_plays_the_apology_not_silence(
                 assert "turn1-end" not in client.marks()
                 await client.stop()
                 assert await client.closed()
-            turn = (await phone.store.turns(call_sid))[0]
+            (turn,) = await recorded_turns(phone.store, call_sid)
     finally:
         fake_openai.reset(Script())
     assert turn.error and "no audio 1.5 s after the caller stopped speaking" in turn.error
