@@ -370,8 +370,10 @@ class MediaStreamSession:
             with contextlib.suppress(Exception):
                 await events.aclose()  # type: ignore[attr-defined]  # stops the synthesis
             latencies["total_s"] = round(time.perf_counter() - detected_at, 4)
-            if self.turn_taking.turn_continued(playback):
-                self.turn_taking.drop_turn(index)  # its words open the next turn
+            # A fragment the caller went on with is dropped (its words open the next turn);
+            # a turn that failed is kept: its error and apology belong in the record.
+            if self.turn_taking.turn_continued(playback) and not record.error:
+                self.turn_taking.drop_turn(index)
             else:
                 self._in_background(self._record_turn(reply))
 
