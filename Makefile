@@ -37,6 +37,7 @@ format: install-dev
 
 bench: install-dev
 	$(PY) -m bench
+	$(PY) -m bench.bench_journal
 
 clean:
 	rm -rf temp/* .pytest_cache .ruff_cache

@@ -164,14 +164,16 @@ async def _backchannels_taken(ctx, speech: dict[str, np.ndarray]) -> float:
     from tests.support.turn_harness import PolicyCall
     from tests.support.turn_speech import mulaw
 
-    taken = 0
+    taken = []
     for text in BACKCHANNELS:
         call = PolicyCall(ctx, talking=True)
         await call.feed(_silence(0.3) + mulaw(speech[text]) + _silence(1.2), realtime=True)
         await call.settle()  # a `/stt` answer still on its way (≤ BACKCHANNEL_RECOGNITION_S)
-        taken += "clear" in call.kinds()
+        if "clear" in call.kinds():
+            taken.append(text)
         await _cancel(call)
-    return taken / len(BACKCHANNELS)
+    print("   backchannels taken:", taken or "none")
+    return len(taken) / len(BACKCHANNELS)
 
 
 async def _interruption_clears(ctx, speech: dict[str, np.ndarray]) -> list[float]:
@@ -188,6 +190,7 @@ async def _interruption_clears(ctx, speech: dict[str, np.ndarray]) -> list[float
         await call.settle()
         clears = [d.at for d in call.decisions if d.kind == "clear"]
         delays.append(clears[0] - onset if clears else float("inf"))  # never: a miss
+        print(f"   interruption {text!r}: clear after {delays[-1]:.3f} s")
         await _cancel(call)
     return delays
 
@@ -201,6 +204,7 @@ async def _first_reply_frames(contexts: dict, speech: dict[str, np.ndarray]):
         for name in names:
             delay = await _one_reply(contexts[name], speech[text], f"bench-tt-{next(sessions)}")
             results[name].append(delay)
+            print(f"   first reply frame, {name}: {delay:.3f} s  {text}")
     return results
 
 
@@ -212,11 +216,14 @@ async def _one_reply(ctx, samples: np.ndarray, session_id: str) -> float:
 
     first_audio = asyncio.get_running_loop().create_future()
 
-    async def reply(utterance: bytes) -> None:
+    async def reply(utterance: bytes, words: str | None, release: asyncio.Event | None) -> None:
+        # As the session plays it: a speculative reply's first frame goes out once released.
         wav = wav_bytes(mulaw_to_pcm(utterance), RATE)
-        events = ctx.orchestrator.stream_turn(wav, session_id)
+        events = ctx.orchestrator.stream_turn(wav, session_id, words)
         async for event in events:
             if event.get("type") == "audio":
+                if release is not None:
+                    await release.wait()
                 first_audio.set_result(time.perf_counter())
                 break
         await events.aclose()

@@ -33,6 +33,7 @@ WINDOW = 512  # model samples per window at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous window prepended to each input
 WINDOW_8K = WINDOW * PHONE_RATE // MODEL_RATE  # 256 phone samples per window
 WINDOW_MS = WINDOW * 1000 // MODEL_RATE  # 32
+HEARING_MS = 100  # `hearing`: a window at the lower threshold this recently
 
 
 def silero_model_path() -> Path:
@@ -119,6 +120,7 @@ class StreamingVad:
         self._speech_start: int | None = None
         self._silence_start: int | None = None
         self.last_probability = 0.0
+        self._maybe_voiced_until = -(1 << 30)  # end of the last window at `neg_threshold`+
 
     @property
     def in_speech(self) -> bool:
@@ -128,6 +130,14 @@ class StreamingVad:
     def position(self) -> int:
         """Phone samples judged so far (the stream time the VAD has reached)."""
         return self._position
+
+    @property
+    def hearing(self) -> bool:
+        """Something like speech was just heard (within `HEARING_MS`), even below `threshold`:
+        speech may be starting. Silero rates some phone-line syllables 0.3-0.5 for a while."""
+        if self._candidate is not None or (self.in_speech and self._silence_start is None):
+            return True
+        return self._position - self._maybe_voiced_until <= PHONE_RATE * HEARING_MS // 1000
 
     def voiced_run(self) -> int:
         """Samples of the utterance voiced so far while it is still voiced; 0 otherwise."""
@@ -145,6 +155,8 @@ class StreamingVad:
             probability = self._probability(window)
             start = self._position
             self._position += WINDOW_8K
+            if probability >= self.neg_threshold:
+                self._maybe_voiced_until = self._position
             if event := self._step(probability, start, self._position):
                 events.append(event)
         return events

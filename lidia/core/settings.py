@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     )
     phone_turn_timeout_s: float = Field(default=15.0, gt=0)
     audio_ttl_s: int = Field(default=600, ge=1)
+    # Gather mode's <Play> audio, shared by the phone replicas (None: calls_log/audio_cache).
+    audio_cache_dir: Path | None = None
     database_url: str | None = None  # None: SQLite at calls_log/calls.db
     # Storage faults (issue 15): call writes journaled locally first, replayed when the
     # database is back; audio the disk refuses waits in memory up to CALL_AUDIO_MEMORY_MB.
@@ -144,7 +146,16 @@ class Settings(BaseSettings):
     end_of_turn_pause_ms: int = Field(default=200, ge=32)  # silence before asking the model
     end_of_turn_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)  # P(complete) to answer
     end_of_turn_max_silence_ms: int = Field(default=2000, ge=100)  # "incomplete": answer anyway
-    barge_in_min_speech_ms: int = Field(default=450, ge=0)  # longer speech over Лидия: stop
+    # "complete" still waits for this much silence (a breath mid-sentence is ~0.4-0.8 s); the
+    # speculative transcript is made meanwhile, so on a CPU box the wait costs nothing.
+    end_of_turn_confirm_ms: int = Field(default=1000, ge=0)
+    end_of_turn_speculative_stt: bool = True  # recognise at the pause; send words, not audio
+    end_of_turn_speculative_reply: bool = True  # reply prepared in the pause, heard once confirmed
+    barge_in_min_speech_ms: int = Field(default=500, ge=0)  # longer speech over Лидия: stop
+    # After this much speech over Лидия its first words are recognised (fast): «Нет»,
+    # «Подождите» stop her at once. 0: off. Words count only when the recogniser is this sure.
+    barge_in_quick_ms: int = Field(default=250, ge=0)
+    barge_in_min_confidence: float = Field(default=0.55, ge=0.0, le=1.0)
     backchannel_recognition_s: float = Field(default=1.5, ge=0)  # /stt of a short fragment
     filler_delay_s: float = Field(default=1.2, gt=0)  # no reply audio yet: say a filler
     filler_texts: list[str] = ["Секундочку…", "Сейчас посмотрю…", "Одну минуту…"]
@@ -182,7 +193,9 @@ class Settings(BaseSettings):
 
     # --- Capacity and graceful overload (issue 15) ------------------------------------------
     stt_workers: int = Field(default=1, ge=1, le=32)  # threads of the STT engine's own executor
-    max_concurrent_calls: int = Field(default=6, ge=1)  # calls beyond it hear BUSY_TEXT
+    # Calls beyond it hear BUSY_TEXT. 3: measured on the 2-CPU dev box (tiny.en, RHVoice) by
+    # `python -m bench.bench_load --find-capacity`; measure yours the same way.
+    max_concurrent_calls: int = Field(default=3, ge=1)
     # A turn's one deadline: no reply audio (nor filler) this long after the caller stopped
     # speaking → the apology plays, so nobody waits 3 s in silence.
     phone_first_audio_deadline_s: float = Field(default=2.5, gt=0, le=10)

@@ -13,7 +13,7 @@ from typing import ParamSpec, TypeVar
 import numpy as np
 
 from lidia.orchestrator.executors import EngineExecutor
-from lidia.stt.base import SpeechToText, Transcript
+from lidia.stt.base import Fragment, SpeechToText, Transcript
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -46,6 +46,10 @@ class QueuedSpeechToText:
         return self.engine.transcribe(
             audio, language, prompt=prompt, temperature=temperature, word_timestamps=word_timestamps
         )
+
+    def transcribe_fragment(self, audio: np.ndarray, language: str | None) -> Fragment:
+        """Blocking, on the calling thread: what `run(self.transcribe_fragment, ...)` runs."""
+        return self.engine.transcribe_fragment(audio, language)
 
     def info(self) -> dict:
         return self.engine.info()

@@ -2,12 +2,15 @@
 
 Everything CPU-heavy (decoding, inference, encoding) runs in worker threads so the event
 loop keeps serving `/health` and other requests while a model works; speech-to-text on the
-STT engine's own bounded executor (`executors.EngineExecutor`), synthesis on the TTS queue's.
+STT engine's own bounded executor (`executors.EngineExecutor`), synthesis on the TTS queue's,
+encoding the audio (wav, mp3, opus...) on `ENCODING`, never on asyncio's shared default pool.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from starlette.datastructures import UploadFile
 
@@ -21,12 +24,25 @@ from lidia.core.errors import (
     UnsupportedLanguageError,
     route_fields,
 )
+from lidia.orchestrator.executors import EngineExecutor
 from lidia.orchestrator.queued_stt import QueuedSpeechToText
-from lidia.stt.base import STT_SAMPLE_RATE, SpeechToText, Transcript
+from lidia.stt.base import STT_SAMPLE_RATE, Fragment, SpeechToText, Transcript
 from lidia.text.language import base_language
 from lidia.tts.service import VoiceService
 
 _READ_BLOCK = 1024 * 1024
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Encoding a reply takes milliseconds (mp3 of a sentence: tens of them): two threads of its
+# own, shared by the process's apps; neither behind the shared pool nor on the one thread a
+# TTS queue synthesizes on. Idle threads cost nothing; they end with the interpreter.
+ENCODING = EngineExecutor("encode", 2)
+
+
+async def encode(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Await blocking audio encoding (`encode_audio`, a `StreamEncoder` step) on `ENCODING`."""
+    return await ENCODING.run(fn, *args, **kwargs)
 
 
 async def read_upload(upload: UploadFile | None, *, max_bytes: int, field: str) -> bytes:
@@ -65,6 +81,16 @@ def resolve_language(requested: str | None, default: str) -> str | None:
 def check_stt_language(stt: SpeechToText, language: str | None) -> None:
     if language is not None and language not in stt.languages:
         raise UnsupportedLanguageError(language, stt.languages, what=f"speech model {stt.model}")
+
+
+async def fragment_bytes(stt: SpeechToText, data: bytes, language: str | None) -> Fragment:
+    """The first words of a short uploaded fragment, fast (`SpeechToText.transcribe_fragment`),
+    off the event loop like `transcribe_bytes`."""
+    check_stt_language(stt, language)
+    run = stt.run if isinstance(stt, QueuedSpeechToText) else asyncio.to_thread
+    with route_fields(**{AUDIO_FIELD: "audio"}):  # /stt's upload field
+        samples = await run(decode_audio, data, sample_rate=STT_SAMPLE_RATE)
+    return await run(stt.transcribe_fragment, samples, language)
 
 
 async def transcribe_bytes(
@@ -114,5 +140,5 @@ async def synthesize_bytes(
         samples, sample_rate = await voice.synthesize(
             text, language=language, voice=voice_id, engine=engine, speed=speed
         )
-    data = await asyncio.to_thread(encode_audio, samples, sample_rate, fmt)
+    data = await encode(encode_audio, samples, sample_rate, fmt)
     return data, CONTENT_TYPES[fmt], engine_name

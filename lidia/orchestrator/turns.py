@@ -81,17 +81,40 @@ class TurnContext:
     first_clause_chars: int = 0  # see Settings.tts_first_clause_chars
 
 
-async def run_turn(ctx: TurnContext, audio: bytes, session_id: str) -> TurnResult:
+async def heard(ctx: TurnContext, audio: bytes | None, transcript: str | None) -> Transcript:
+    """What the caller said: recognised here, or as the client already recognised it.
+
+    The phone recognises an utterance speculatively while the caller pauses; when the pause
+    turns out to be the end of the turn, it sends those words and speech-to-text is skipped.
+    """
+    if transcript is not None:
+        return Transcript(
+            text=transcript.strip(),
+            language=ctx.stt_language or "",
+            language_probability=1.0,
+            duration=0.0,
+        )
+    assert audio is not None, "the route requires audio when no transcript is given"
+    return await transcribe_bytes(ctx.stt, audio, ctx.stt_language)
+
+
+async def run_turn(
+    ctx: TurnContext,
+    audio: bytes | None,
+    session_id: str,
+    transcript_text: str | None = None,
+    turn_id: str | None = None,
+) -> TurnResult:
     started = time.perf_counter()
     timings = TurnTimings()
-    transcript = await transcribe_bytes(ctx.stt, audio, ctx.stt_language)
+    transcript = await heard(ctx, audio, transcript_text)
     timings.stt_s = time.perf_counter() - started
 
     actions: list[dict] = []
     if not transcript.text.strip():
         reply, fallback = NO_SPEECH_REPLY, False
     else:
-        result = await ctx.secretary.reply(session_id, transcript.text)
+        result = await ctx.secretary.reply(session_id, transcript.text, turn_id)
         reply, fallback, actions = result.reply, result.fallback, list(result.actions)
         timings.llm_first_token_s = result.llm_first_token_s
         timings.llm_total_s = result.llm_total_s
@@ -103,11 +126,17 @@ async def run_turn(ctx: TurnContext, audio: bytes, session_id: str) -> TurnResul
     return TurnResult(transcript, reply, fallback, samples, sample_rate, timings, actions)
 
 
-async def stream_turn(ctx: TurnContext, audio: bytes, session_id: str) -> AsyncIterator[TurnEvent]:
+async def stream_turn(
+    ctx: TurnContext,
+    audio: bytes | None,
+    session_id: str,
+    transcript_text: str | None = None,
+    turn_id: str | None = None,
+) -> AsyncIterator[TurnEvent]:
     """Yield the turn's events: transcript, then sentences and their audio, then done."""
     started = time.perf_counter()
     timings = TurnTimings()
-    transcript = await transcribe_bytes(ctx.stt, audio, ctx.stt_language)
+    transcript = await heard(ctx, audio, transcript_text)
     timings.stt_s = time.perf_counter() - started
     yield TurnEvent("transcript", text=transcript.text, extra={"language": transcript.language})
 
@@ -115,7 +144,7 @@ async def stream_turn(ctx: TurnContext, audio: bytes, session_id: str) -> AsyncI
     outcome: dict = {}
     if transcript.text.strip():
         producer = asyncio.create_task(
-            _produce_sentences(ctx, session_id, transcript.text, sentences, outcome)
+            _produce_sentences(ctx, session_id, transcript.text, sentences, outcome, turn_id)
         )
     else:
         producer = None
@@ -176,12 +205,13 @@ async def _produce_sentences(
     text: str,
     out: asyncio.Queue[str | None],
     outcome: dict,
+    turn_id: str | None = None,
 ) -> None:
     """Feed the LLM's pieces through the sentence splitter into `out`; None ends it."""
     splitter = SentenceStream(
         max_chars=ctx.voice.chunk_chars, first_clause_chars=ctx.first_clause_chars
     )
-    stream = ctx.secretary.reply_stream(session_id, text)
+    stream = ctx.secretary.reply_stream(session_id, text, turn_id)
     try:
         async for piece in stream:
             for sentence in splitter.feed(piece):

@@ -25,10 +25,11 @@ import threading
 import time
 from collections.abc import Mapping
 
-from twilio.twiml.voice_response import VoiceResponse
-
 from lidia.core.settings import Settings
 from lidia.phone.pending_records import PendingRecords
+from lidia.phone.twiml import busy_twiml
+
+__all__ = ["STREAM_CONNECT_S", "CallCapacity", "busy_twiml"]  # busy_twiml: built in twiml.py
 
 STREAM_CONNECT_S = 30.0  # Twilio opens the media stream within a second or two of the answer
 
@@ -111,19 +112,3 @@ class CallCapacity:
 def _talking(active: Mapping[str, object]) -> set[str]:
     """Streams that talk to Лидия: one refused at `start` only records a message."""
     return {sid for sid, call in active.items() if not getattr(call, "over_capacity", False)}
-
-
-def busy_twiml(settings: Settings, base_url: str, play_url: str | None) -> VoiceResponse:
-    """All lines busy: the prompt (cached audio, else Twilio's voice), then a message."""
-    response = VoiceResponse()
-    if play_url is not None:
-        response.play(play_url)
-    else:
-        response.say(settings.busy_text, language="ru-RU")
-    response.record(
-        action=f"{base_url}/twilio/recording?purpose=message",
-        method="POST",
-        max_length=settings.max_message_s,
-        play_beep=True,
-    )
-    return response

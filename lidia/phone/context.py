@@ -102,7 +102,7 @@ async def running_context(
             store,
             orchestrator,
             await ready_prompts(settings, orchestrator),
-            AudioCache(settings.audio_ttl_s),
+            AudioCache.from_settings(settings),  # shared by the replicas: a folder
             signature_checker(settings),
             settings.calls_log_dir,
             retention=start_retention(settings, store),

@@ -91,6 +91,17 @@ class OrchestratorClient:
         )
         return str(response.json().get("text", ""))
 
+    async def first_words(self, wav: bytes) -> tuple[str, float]:
+        """A short fragment's first words, fast, and how sure the recogniser was (0-1)."""
+        response = await self._request(
+            "POST",
+            "/stt",
+            files={"audio": ("fragment.wav", wav, "audio/wav")},
+            data={"fragment": "true"},
+        )
+        body = response.json()
+        return str(body.get("text", "")), float(body.get("confidence", 0.0))
+
     async def process_call_json(self, wav: bytes, session_id: str) -> dict[str, Any]:
         """One whole turn (STT → LLM → TTS): transcript, reply, audio_base64 (WAV), timings."""
         response = await self._request(
@@ -102,19 +113,34 @@ class OrchestratorClient:
         )
         return response.json()
 
-    async def stream_turn(self, wav: bytes, session_id: str) -> AsyncIterator[dict[str, Any]]:
+    async def stream_turn(
+        self,
+        wav: bytes,
+        session_id: str,
+        transcript: str | None = None,
+        turn_id: str | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
         """The streamed turn's events; audio events carry decoded float32 `samples`.
 
+        `transcript`: the words already recognised (speculatively, during the caller's pause):
+        they are sent instead of the audio, and the orchestrator skips speech-to-text.
+        `turn_id` names the turn in the conversation's history (see `forget_turn`).
         Closing the generator early closes the HTTP stream, which makes the orchestrator stop
         the LLM and the synthesis of that turn.
         """
+        form: dict[str, Any] = {"session_id": session_id}
+        if turn_id is not None:
+            form["turn_id"] = turn_id
+        upload: dict[str, Any] | None = {"audio": ("caller.wav", wav, "audio/wav")}
+        if transcript and transcript.strip():
+            form["transcript"], upload = transcript, None
         try:
             async with self._client.stream(
                 "POST",
                 "/process_call",
                 params={"stream": "true", "response": "events"},
-                files={"audio": ("caller.wav", wav, "audio/wav")},
-                data={"session_id": session_id},
+                files=upload,
+                data=form,
             ) as response:
                 if response.status_code != 200:
                     raise OrchestratorError(
@@ -125,6 +151,11 @@ class OrchestratorClient:
                         yield _decode_event(json.loads(line))
         except httpx.HTTPError as exc:
             raise OrchestratorError(f"orchestrator unreachable: {exc!r}") from exc
+
+    async def forget_turn(self, session_id: str, turn_id: str) -> None:
+        """Remove a turn the caller never heard from the conversation's history."""
+        body = {"session_id": session_id, "turn_id": turn_id}
+        await self._request("POST", "/reset_conversation", json=body)
 
     async def text_turn(
         self, text: str, session_id: str, *, language: str, sample_rate: int

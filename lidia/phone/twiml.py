@@ -109,11 +109,25 @@ def _record_turn(response: VoiceResponse, settings: Settings, base_url: str) -> 
 
 def apology_twiml(settings: Settings, base_url: str, play_url: str | None) -> VoiceResponse:
     """The apology (cached audio, else Twilio's own voice), then a `<Record>` for a message."""
+    return message_twiml(settings, base_url, play_url, settings.apology_text)
+
+
+def busy_twiml(settings: Settings, base_url: str, play_url: str | None) -> VoiceResponse:
+    """All lines busy (`capacity.py`): «все линии заняты» (cached audio, else Twilio's own
+    voice), then a `<Record>` for a message."""
+    return message_twiml(settings, base_url, play_url, settings.busy_text)
+
+
+def message_twiml(
+    settings: Settings, base_url: str, play_url: str | None, text: str
+) -> VoiceResponse:
+    """Лидия's words (`play_url`, else `text` in Twilio's voice), a beep, then a `<Record>`
+    of the caller's message (up to MAX_MESSAGE_S) posted to `/twilio/recording`."""
     response = VoiceResponse()
     if play_url is not None:
         response.play(play_url)
     else:
-        response.say(settings.apology_text, language="ru-RU")
+        response.say(text, language="ru-RU")
     response.record(
         action=f"{base_url}/twilio/recording?purpose=message",
         method="POST",
@@ -160,18 +174,7 @@ def message_after_dial_twiml(
     settings: Settings, base_url: str, play_url: str | None, text: str
 ) -> VoiceResponse:
     """Nobody answered the transfer: Лидия offers to take a message, then a `<Record>`."""
-    response = VoiceResponse()
-    if play_url is not None:
-        response.play(play_url)
-    else:
-        response.say(text, language="ru-RU")
-    response.record(
-        action=f"{base_url}/twilio/recording?purpose=message",
-        method="POST",
-        max_length=settings.max_message_s,
-        play_beep=True,
-    )
-    return response
+    return message_twiml(settings, base_url, play_url, text)
 
 
 # --- OpenAPI: what Twilio posts and what it gets back --------------------------------------

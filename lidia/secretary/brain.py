@@ -173,7 +173,7 @@ class Secretary:
             self._template, self.settings, tools=offered, knowledge=self._knowledge
         )
 
-    async def reply(self, session_id: str, text: str) -> TurnResult:
+    async def reply(self, session_id: str, text: str, turn_id: str | None = None) -> TurnResult:
         """Answer `text` in session `session_id` with one complete (non-streamed) LLM call."""
         messages = await self._messages_for(session_id, text)
         started = time.perf_counter()
@@ -190,7 +190,7 @@ class Secretary:
             elapsed = time.perf_counter() - started
             # A complete call delivers its first token together with the last one.
             result = TurnResult(reply, False, None, elapsed, elapsed, actions)
-        await self._record_turn(session_id, text, result.reply)
+        await self._record_turn(session_id, text, result.reply, turn_id)
         return result
 
     async def _complete(
@@ -272,9 +272,11 @@ class Secretary:
             async for piece in model.stream(self.system_prompt([]), messages):
                 yield piece
 
-    def reply_stream(self, session_id: str, text: str) -> TurnStream:
-        """Answer `text` as a stream of text pieces; see `TurnStream`."""
-        return TurnStream(self, session_id, text)
+    def reply_stream(self, session_id: str, text: str, turn_id: str | None = None) -> TurnStream:
+        """Answer `text` as a stream of text pieces; see `TurnStream`.
+
+        `turn_id` names the recorded turn, so that `SessionStore.forget_turn` can remove it."""
+        return TurnStream(self, session_id, text, turn_id)
 
     def _model(self) -> ChatModel:
         if self.chat_model is None:
@@ -290,9 +292,11 @@ class Secretary:
             history = []
         return [*history, ChatMessage("user", text)]
 
-    async def _record_turn(self, session_id: str, user: str, assistant: str) -> None:
+    async def _record_turn(
+        self, session_id: str, user: str, assistant: str, turn_id: str | None = None
+    ) -> None:
         try:
-            await self.store.append_turn(session_id, user, assistant)
+            await self.store.append_turn(session_id, user, assistant, turn_id)
         except Exception:
             logger.exception("Could not record a turn of session %r", session_id)
 
@@ -319,10 +323,13 @@ class TurnStream:
     after some text yields `" " + INTERRUPTED_REPLY_TAIL`. Never raises LLM or store errors.
     """
 
-    def __init__(self, secretary: Secretary, session_id: str, text: str) -> None:
+    def __init__(
+        self, secretary: Secretary, session_id: str, text: str, turn_id: str | None = None
+    ) -> None:
         self._secretary = secretary
         self._session_id = session_id
         self._text = text
+        self._turn_id = turn_id
         self.result: TurnResult | None = None
         self._pieces = self._run()
 
@@ -381,7 +388,7 @@ class TurnStream:
                 reply, fallback, error, first_token_s, time.perf_counter() - started, actions
             )
             if reply:  # an empty assistant turn would be rejected by Gemini on the next call
-                await secretary._record_turn(self._session_id, self._text, reply)
+                await secretary._record_turn(self._session_id, self._text, reply, self._turn_id)
 
 
 def _actions(calls: Sequence[ToolCall], offered: Sequence[ToolSpec]) -> tuple[dict[str, Any], ...]:

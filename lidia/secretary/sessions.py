@@ -8,6 +8,12 @@ History is kept as whole turns (a user message and the assistant's reply). After
 is bounded to the last `max_turns` turns and to `max_chars` characters, dropping the oldest turns
 first; the newest turn is always kept, even when it alone exceeds the character budget. A
 session expires `ttl_s` seconds after its last append.
+
+A turn may carry a `turn_id` given by the client. `forget_turn` removes that turn: the phone
+service starts a reply speculatively while the caller pauses and, when the caller goes on,
+discards it without trace. The reply of a cancelled stream is recorded as the stream closes,
+which may be just after the phone's request to forget it: a forgotten id not yet recorded
+leaves a tombstone (for `FORGET_TOMBSTONE_S`) that makes its append a no-op.
 """
 
 from __future__ import annotations
@@ -32,8 +38,16 @@ class SessionStore(Protocol):
         """Oldest first; empty for an unknown or expired session."""
         ...
 
-    async def append_turn(self, session_id: str, user: str, assistant: str) -> None:
-        """Atomically add one turn, bound the history and refresh the session's TTL."""
+    async def append_turn(
+        self, session_id: str, user: str, assistant: str, turn_id: str | None = None
+    ) -> None:
+        """Atomically add one turn, bound the history and refresh the session's TTL.
+
+        A turn whose `turn_id` was already forgotten is not added."""
+        ...
+
+    async def forget_turn(self, session_id: str, turn_id: str) -> bool:
+        """Remove the turn `turn_id` (True), or make sure it is never added (False)."""
         ...
 
     async def reset(self, session_id: str) -> bool:
@@ -65,12 +79,15 @@ class SessionStoreUnavailableError(LidiaError):
 
 # How long /health waits for Redis to answer PING before calling it unreachable.
 PING_TIMEOUT_S = 1.0
+# How long a forgotten, not yet recorded turn id is remembered (its stream closes in a moment).
+FORGET_TOMBSTONE_S = 300.0
 
 
 @dataclass(frozen=True)
 class Turn:
     user: str
     assistant: str
+    turn_id: str | None = None
 
     @property
     def chars(self) -> int:
@@ -127,6 +144,7 @@ class MemorySessionStore:
             sweep_interval_s if sweep_interval_s is not None else min(ttl_s, 60.0)
         )
         self._sessions: dict[str, _MemorySession] = {}
+        self._forgotten: dict[tuple[str, str], float] = {}  # (session, turn id) → expiry
         self._last_sweep = clock()
 
     def _live(self, session_id: str, now: float) -> _MemorySession | None:
@@ -143,6 +161,8 @@ class MemorySessionStore:
         expired = [sid for sid, s in self._sessions.items() if s.expires_at <= now]
         for session_id in expired:
             del self._sessions[session_id]
+        for tombstone in [t for t, expiry in self._forgotten.items() if expiry <= now]:
+            del self._forgotten[tombstone]
 
     async def get_history(self, session_id: str) -> list[ChatMessage]:
         now = self._clock()
@@ -150,14 +170,29 @@ class MemorySessionStore:
         session = self._live(session_id, now)
         return flatten(session.turns) if session is not None else []
 
-    async def append_turn(self, session_id: str, user: str, assistant: str) -> None:
+    async def append_turn(
+        self, session_id: str, user: str, assistant: str, turn_id: str | None = None
+    ) -> None:
         now = self._clock()
         self._sweep_if_due(now)
+        if turn_id is not None and self._forgotten.pop((session_id, turn_id), 0.0) > now:
+            return  # discarded before its stream closed
         session = self._live(session_id, now)
-        turns = [*(session.turns if session is not None else []), Turn(user, assistant)]
+        turn = Turn(user, assistant, turn_id)
+        turns = [*(session.turns if session is not None else []), turn]
         self._sessions[session_id] = _MemorySession(
             bound_turns(turns, self._max_turns, self._max_chars), now + self._ttl_s
         )
+
+    async def forget_turn(self, session_id: str, turn_id: str) -> bool:
+        now = self._clock()
+        session = self._live(session_id, now)
+        kept = [t for t in session.turns if t.turn_id != turn_id] if session is not None else []
+        if session is not None and len(kept) < len(session.turns):
+            session.turns = kept
+            return True
+        self._forgotten[(session_id, turn_id)] = now + FORGET_TOMBSTONE_S
+        return False
 
     async def reset(self, session_id: str) -> bool:
         session = self._live(session_id, self._clock())
@@ -183,13 +218,18 @@ class MemorySessionStore:
 
 # --- Redis ------------------------------------------------------------------------------------
 
-# One turn per list element: {"n": chars, "u": user, "a": assistant}. The script appends, keeps
-# the last max_turns, drops the oldest turns past the character budget (keeping the newest) and
-# refreshes the TTL, all atomically, so concurrent appends from several processes lose nothing.
+# One turn per list element: {"n": chars, "u": user, "a": assistant, "t": turn id or null}.
+# The script appends, keeps the last max_turns, drops the oldest turns past the character budget
+# (keeping the newest) and refreshes the TTL, all atomically, so concurrent appends from several
+# processes lose nothing. KEYS[2], when given, is the turn's tombstone: a forgotten turn is
+# not appended.
 _APPEND_SCRIPT = """
 local key = KEYS[1]
 local max_turns = tonumber(ARGV[2])
 local max_chars = tonumber(ARGV[3])
+if #KEYS > 1 and redis.call('DEL', KEYS[2]) == 1 then
+  return -1
+end
 redis.call('RPUSH', key, ARGV[1])
 redis.call('LTRIM', key, -max_turns, -1)
 local items = redis.call('LRANGE', key, 0, -1)
@@ -211,6 +251,19 @@ redis.call('PEXPIRE', key, ARGV[4])
 return #items - drop
 """
 
+# Remove the turn whose "t" is ARGV[1] (1), or leave a tombstone KEYS[2] for ARGV[2] ms (0).
+_FORGET_SCRIPT = """
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+for _, item in ipairs(items) do
+  if cjson.decode(item)['t'] == ARGV[1] then
+    redis.call('LREM', KEYS[1], 1, item)
+    return 1
+  end
+end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+return 0
+"""
+
 _GLOB_SPECIALS = str.maketrans({c: f"\\{c}" for c in "*?[]\\"})
 
 
@@ -228,23 +281,43 @@ class RedisSessionStore:
         self._max_turns = max_turns
         self._max_chars = max_chars
         self._ttl_ms = max(1, int(ttl_s * 1000))
+        self._tombstone_prefix = f"{prefix}forgotten:"
         self._append = self._redis.register_script(_APPEND_SCRIPT)
+        self._forget = self._redis.register_script(_FORGET_SCRIPT)
 
     def key(self, session_id: str) -> str:
         return f"{self._prefix}{session_id}"
+
+    def tombstone_key(self, session_id: str, turn_id: str) -> str:
+        # Outside the sessions' prefix: `count` and `reset_all` see sessions only.
+        return f"{self._tombstone_prefix}{session_id}:{turn_id}"
 
     async def get_history(self, session_id: str) -> list[ChatMessage]:
         items = await self._redis.lrange(self.key(session_id), 0, -1)
         turns = [Turn(item["u"], item["a"]) for item in map(json.loads, items)]
         return flatten(turns)
 
-    async def append_turn(self, session_id: str, user: str, assistant: str) -> None:
-        turn = Turn(user, assistant)
-        encoded = json.dumps({"n": turn.chars, "u": user, "a": assistant}, ensure_ascii=False)
+    async def append_turn(
+        self, session_id: str, user: str, assistant: str, turn_id: str | None = None
+    ) -> None:
+        turn = Turn(user, assistant, turn_id)
+        item = {"n": turn.chars, "u": user, "a": assistant, "t": turn_id}
+        keys = [self.key(session_id)]
+        if turn_id is not None:
+            keys.append(self.tombstone_key(session_id, turn_id))
         await self._append(
-            keys=[self.key(session_id)],
-            args=[encoded, self._max_turns, self._max_chars, self._ttl_ms],
+            keys=keys,
+            args=[
+                json.dumps(item, ensure_ascii=False),
+                self._max_turns,
+                self._max_chars,
+                self._ttl_ms,
+            ],
         )
+
+    async def forget_turn(self, session_id: str, turn_id: str) -> bool:
+        keys = [self.key(session_id), self.tombstone_key(session_id, turn_id)]
+        return bool(await self._forget(keys=keys, args=[turn_id, int(FORGET_TOMBSTONE_S * 1000)]))
 
     async def reset(self, session_id: str) -> bool:
         return bool(await self._redis.delete(self.key(session_id)))

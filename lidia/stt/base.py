@@ -41,6 +41,15 @@ class Transcript:
     segments: tuple[Segment, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class Fragment:
+    """The first words of a short fragment, and how sure the model was of them (0-1)."""
+
+    text: str
+    language: str
+    confidence: float
+
+
 @runtime_checkable
 class SpeechToText(Protocol):
     """A loaded speech recogniser. `transcribe` blocks: call it from a worker thread."""
@@ -68,6 +77,11 @@ class SpeechToText(Protocol):
         `language=None` detects the language. Raises `errors.UnsupportedLanguageError`
         when the model cannot recognise `language` (an English-only model asked for "ru").
         """
+        ...
+
+    def transcribe_fragment(self, audio: np.ndarray, language: str | None) -> Fragment:
+        """The first words of a short fragment (a caller speaking over Лидия), fast: less
+        accurate than `transcribe`, for deciding what the caller is doing."""
         ...
 
     def info(self) -> dict:

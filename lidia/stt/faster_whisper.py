@@ -17,7 +17,8 @@ from faster_whisper.transcribe import Segment as WhisperSegment
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from lidia.core import errors
-from lidia.stt.base import STT_SAMPLE_RATE, Segment, Transcript, Word
+from lidia.stt.base import STT_SAMPLE_RATE, Fragment, Segment, Transcript, Word
+from lidia.stt.fragment import first_words
 
 GET_MODELS_HINT = "run `make models` to download it, or set WHISPER_MODEL to a local directory"
 # OpenAI's rule for temperature 0: retry with rising temperature when a decode looks
@@ -278,6 +279,10 @@ class FasterWhisperEngine:
             duration=duration,
             segments=results,
         )
+
+    def transcribe_fragment(self, audio: np.ndarray, language: str | None) -> Fragment:
+        """The first words of a short fragment, fast (see `lidia.stt.fragment`). Blocking."""
+        return first_words(self._whisper, audio, self._checked_language(language))
 
     def info(self) -> dict:
         return {

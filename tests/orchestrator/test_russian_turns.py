@@ -84,3 +84,55 @@ def test_a_streamed_phone_turn_passes_the_russian_transcript_to_the_llm(
     assert openai.requests[-1].body["messages"][-1]["content"] == transcript["text"]
     assert any(e["type"] == "audio" for e in events)
     assert events[-1]["type"] == "done" and events[-1]["reply"] == REPLY
+
+
+def test_words_recognised_in_the_pause_skip_speech_to_text(
+    client: TestClient, openai: FakeOpenAI
+) -> None:
+    # The phone recognised the caller during the pause: it sends the words, not the audio.
+    words = "Запишите меня к врачу на завтра."
+    response = client.post(
+        "/process_call?stream=true&response=events",
+        data={"session_id": "ru-words", "transcript": words},
+    )
+
+    assert response.status_code == 200, response.text
+    events = [json.loads(line) for line in response.text.splitlines() if line]
+    assert events[0] == {"type": "transcript", "text": words, "language": "ru"}
+    assert openai.requests[-1].body["messages"][-1]["content"] == words
+    assert any(e["type"] == "audio" for e in events)
+    done = events[-1]
+    assert done["type"] == "done" and done["reply"] == REPLY
+
+
+def test_blank_words_are_refused_naming_the_field(client: TestClient) -> None:
+    response = client.post("/process_call", data={"session_id": "ru-blank", "transcript": "  "})
+
+    assert response.status_code == 422, response.text
+    assert "transcript" in response.text
+    missing = client.post("/process_call", data={"session_id": "ru-none"})
+    assert missing.status_code in (400, 422) and "audio" in missing.text
+
+
+def test_a_speculative_reply_the_caller_never_heard_is_forgotten(
+    client: TestClient, openai: FakeOpenAI
+) -> None:
+    # The phone started a reply while the caller paused; the caller went on speaking.
+    form = {"session_id": "ru-spec", "transcript": "Я хочу записаться", "turn_id": "spec-1"}
+    first = client.post("/process_call?stream=true&response=events", data=form)
+    assert first.status_code == 200, first.text
+
+    forgot = client.post("/reset_conversation", json={"session_id": "ru-spec", "turn_id": "spec-1"})
+    assert forgot.status_code == 200, forgot.text
+    assert forgot.json() == {
+        "status": "ok",
+        "session_id": "ru-spec",
+        "turn_id": "spec-1",
+        "cleared": 1,
+    }
+
+    whole = {"session_id": "ru-spec", "transcript": "Я хочу записаться на приём в четверг."}
+    second = client.post("/process_call?stream=true&response=events", data=whole)
+    assert second.status_code == 200, second.text
+    users = [m["content"] for m in openai.requests[-1].body["messages"] if m["role"] == "user"]
+    assert users == ["Я хочу записаться на приём в четверг."]  # the fragment left no trace

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import itertools
 import re
 import wave
 from collections.abc import Iterator
@@ -25,54 +24,30 @@ import numpy as np
 import pytest
 
 from lidia.admin.wording import outcome_ru
-from lidia.audio.codecs import float_to_int16, mulaw_to_pcm, pcm_to_mulaw
-from lidia.orchestrator.app import create_app as create_orchestrator
-from lidia.phone.app import create_app as create_phone
-from lidia.phone.call_store import SqlCallStore
+from lidia.audio.codecs import float_to_int16, mulaw_to_pcm
 from lidia.stt.faster_whisper import FasterWhisperEngine
 from lidia.tts.engines.rhvoice import RHVoiceEngine
 from lidia.tts.service import VoiceService
-from tests.conftest import make_settings
 from tests.support.fake_llm_servers import FakeOpenAI, Script
 from tests.support.live_server import live_server
-from tests.support.russian_speech import (
-    BOOKING,
-    BOOKING_WORDS,
-    phone_line_8k,
-    rhvoice_16k,
-    words_of,
+from tests.support.russian_phone import (
+    Phone,
+    answered,
+    caller_mulaw,
+    russian_orchestrator,
+    serve_russian_phone,
 )
-from tests.support.twilio_client import (
-    TEST_AUTH_TOKEN,
-    TEST_PUBLIC_BASE,
-    TwilioMediaClient,
-    signed_headers,
-    silence_mulaw,
-    stream_parameters,
-    webhook_form,
-)
+from tests.support.russian_speech import BOOKING, BOOKING_WORDS, words_of
+from tests.support.twilio_client import TwilioMediaClient, silence_mulaw
 
 pytestmark = pytest.mark.slow
 
 GREETING = "Здравствуйте! Клиника «Здоровье», слушаю вас."
 APOLOGY = "Извините, сейчас я не могу ответить. Оставьте сообщение после сигнала."
 REPLY = "Конечно. На какое время вас записать?"
-WS_PUBLIC = TEST_PUBLIC_BASE.replace("https://", "wss://") + "/twilio/media"
 AUTH = ("owner", "s3cret-пароль")
 FRAME = 160  # bytes (= samples) of one 20 ms μ-law frame
 DOWN = "http://127.0.0.1:9"  # nothing listens there
-_numbers = itertools.count(0x13_000)
-
-
-@dataclass
-class Phone:
-    url: str
-    store: SqlCallStore
-    calls_dir: Path
-
-    @property
-    def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://") + "/twilio/media"
 
 
 @dataclass
@@ -106,41 +81,15 @@ def read_stereo(data: bytes) -> np.ndarray:
         return np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, 2)
 
 
-@contextlib.contextmanager
-def serve_phone(root: Path, orchestrator_url: str) -> Iterator[Phone]:
-    settings = make_settings(
+def serve_phone(root: Path, orchestrator_url: str) -> contextlib.AbstractContextManager[Phone]:
+    return serve_russian_phone(
         root,
-        stt_language="ru",
-        orchestrator_url=orchestrator_url,
-        public_base_url=TEST_PUBLIC_BASE,
-        twilio_auth_token=TEST_AUTH_TOKEN,
-        twilio_account_sid="AC" + "0" * 32,
+        orchestrator_url,
         greeting_text=GREETING,
         apology_text=APOLOGY,
-        phone_turn_timeout_s=30.0,
         admin_username=AUTH[0],
         admin_password=AUTH[1],
         admin_secret="test-secret",
-    )
-    store = SqlCallStore(f"sqlite:///{root / 'calls.db'}")
-    try:
-        with live_server(create_phone(settings, call_store=store)) as url:
-            yield Phone(url, store, settings.calls_log_dir)
-    finally:
-        store.engine.dispose()
-
-
-async def answered(phone: Phone) -> TwilioMediaClient:
-    call_sid = f"CA{next(_numbers):032x}"
-    form = webhook_form(call_sid)
-    async with httpx.AsyncClient(base_url=phone.url) as client:
-        response = await client.post(
-            "/twilio/voice", data=form, headers=signed_headers("/twilio/voice", form)
-        )
-    assert response.status_code == 200, response.text
-    parameters = stream_parameters(response.text)
-    return TwilioMediaClient(
-        phone.ws_url, WS_PUBLIC, TEST_AUTH_TOKEN, call_sid, parameters=parameters
     )
 
 
@@ -213,15 +162,10 @@ def calls(
     fake_openai: FakeOpenAI,
     rhvoice: RHVoiceEngine,
 ) -> Iterator[RecordedCalls]:
-    settings = make_settings(
-        tmp_path_factory.mktemp("orchestrator-rec"),
-        stt_language="ru",
-        openai_base_url=fake_openai.base_url,
-        openai_model="fake",
-    )
-    speech = pcm_to_mulaw(phone_line_8k(rhvoice_16k(rhvoice, BOOKING)))
+    root = tmp_path_factory.mktemp("orchestrator-rec")
+    speech = caller_mulaw(rhvoice, BOOKING)
     fake_openai.reset(Script(text=REPLY))
-    orchestrator = live_server(create_orchestrator(settings, stt=russian_stt, tts=fallback_voice))
+    orchestrator = live_server(russian_orchestrator(root, russian_stt, fallback_voice, fake_openai))
     orchestrator_url = orchestrator.__enter__()
     running = [True]
 
@@ -324,7 +268,7 @@ async def test_the_call_page_plays_the_stereo_call_with_a_timeline(calls: Record
 async def test_a_call_cut_off_by_a_shutdown_is_interrupted_and_its_audio_saved(
     tmp_path: Path, rhvoice: RHVoiceEngine
 ) -> None:
-    speech = pcm_to_mulaw(phone_line_8k(rhvoice_16k(rhvoice, BOOKING)))
+    speech = caller_mulaw(rhvoice, BOOKING)
     server = serve_phone(tmp_path, DOWN)  # the greeting comes from espeak-ng then
     phone = server.__enter__()
     try:

@@ -239,11 +239,7 @@ async def test_no_audio_by_the_deadline_plays_the_apology_not_silence(
                 assert "turn1-end" not in client.marks()
                 await client.stop()
                 assert await client.closed()
-                record = await phone.store.get_call(call_sid)
+            turn = (await phone.store.turns(call_sid))[0]
     finally:
         fake_openai.reset(Script())
-    # The deadline's reason is on the call, and the caller was offered a message. (The turn's
-    # own row is not asserted: after the other capacity tests it is sometimes not written —
-    # a known bug, see the session note.)
-    assert record is not None and record.outcome == "message"
-    assert any("no audio 1.5 s after the caller stopped speaking" in e for e in record.errors)
+    assert turn.error and "no audio 1.5 s after the caller stopped speaking" in turn.error

@@ -13,14 +13,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from lidia.orchestrator.app import create_app as create_orchestrator
-from lidia.stt.faster_whisper import FasterWhisperEngine
 from lidia.tts.engines.rhvoice import RHVoiceEngine
-from lidia.tts.service import VoiceService
-from tests.conftest import make_settings
 from tests.phone.test_media_stream import Phone, greeted_call, serve_phone
 from tests.support.fake_llm_servers import FakeOpenAI, Script
-from tests.support.live_server import live_server
+from tests.support.russian_phone import llm_replying
 from tests.support.russian_speech import BOOKING, words_of
 from tests.support.turn_speech import (
     BOOKING_THURSDAY,
@@ -37,29 +33,18 @@ REPLY = "Конечно, запишу вас. На какое время вам 
 
 
 @pytest.fixture(scope="module")
-def orchestrator_url(
-    tmp_path_factory: pytest.TempPathFactory,
-    russian_stt: FasterWhisperEngine,
-    fallback_voice: VoiceService,
-    fake_openai: FakeOpenAI,
-) -> Iterator[str]:
-    settings = make_settings(
-        tmp_path_factory.mktemp("orchestrator-turns"),
-        stt_language="ru",
-        openai_base_url=fake_openai.base_url,
-        openai_model="fake",
-        llm_timeout_s=30.0,  # the slow LLM below is slow, not dead
-    )
-    with live_server(create_orchestrator(settings, stt=russian_stt, tts=fallback_voice)) as url:
-        yield url
+def russian_orchestrator_settings() -> dict[str, object]:
+    return {"llm_timeout_s": 30.0}  # the slow LLM below is slow, not dead
 
 
 @pytest.fixture(scope="module")
-def phone(tmp_path_factory: pytest.TempPathFactory, orchestrator_url: str) -> Iterator[Phone]:
+def phone(
+    tmp_path_factory: pytest.TempPathFactory, russian_orchestrator_url: str
+) -> Iterator[Phone]:
     # Wide delays: a loaded CI box takes seconds to transcribe, and a fast reply must stay fast.
     yield from serve_phone(
         tmp_path_factory.mktemp("phone-turns"),
-        orchestrator_url,
+        russian_orchestrator_url,
         stt_language="ru",
         phone_turn_timeout_s=60.0,
         phone_first_audio_deadline_s=10.0,
@@ -69,9 +54,7 @@ def phone(tmp_path_factory: pytest.TempPathFactory, orchestrator_url: str) -> It
 
 @pytest.fixture
 def llm(fake_openai: FakeOpenAI) -> Iterator[FakeOpenAI]:
-    fake_openai.reset(Script(text=REPLY))
-    yield fake_openai
-    fake_openai.reset(Script())
+    yield from llm_replying(fake_openai, REPLY)
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +157,27 @@ async def test_a_slow_llm_gets_a_filler_and_a_fast_one_does_not(
     fast_turn = (await phone.store.turns(calls["fast"]))[0]
     assert "filler" not in await event_kinds(phone, calls["fast"]), fast_turn.latencies
     assert fast_turn.reply == REPLY
+
+
+async def test_a_reply_prepared_in_a_pause_the_caller_talked_over_leaves_no_trace(
+    phone: Phone, llm: FakeOpenAI, rhvoice: RHVoiceEngine
+) -> None:
+    # «Запишите меня | к врачу на завтра.»: the first half sounds finished (P≈0.96), so a
+    # reply is prepared in the pause; the caller goes on, and it is dropped unheard.
+    paused = mulaw(with_pause(spoken_8k(rhvoice, "Запишите меня к врачу на завтра."), 0.6))
+    async with greeted_call(phone) as (call_sid, client):
+        await client.media(paused + silence_mulaw(1.5), realtime=True, voiced=True)
+        await client.wait_for_mark("turn1-end", within_s=90)
+        asked = len(llm.requests)
+        await client.media(mulaw(spoken_8k(rhvoice, "Спасибо, до свидания.")), voiced=True)
+        await client.media(silence_mulaw(1.5), realtime=True)
+        await client.wait_for_mark("turn2-end", within_s=90)
+        await finish(client)
+    turns = await phone.store.turns(call_sid)
+    assert [t.turn_index for t in turns] == [1, 2], [t.transcript for t in turns]
+    assert "врач" in (turns[0].transcript or "").lower(), turns[0].transcript
+    # The second turn's history: the first turn whole, and nothing of the dropped fragment.
+    messages = llm.requests[asked].body["messages"]
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    assert len(users) == 2 and "врач" in users[0].lower(), users
+    assert [m["content"] for m in messages if m["role"] == "assistant"] == [REPLY]

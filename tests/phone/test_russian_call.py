@@ -9,123 +9,54 @@ carried as 8 kHz μ-law, as the phone network carries it.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import pytest
 
-from lidia.audio.codecs import mulaw_to_pcm, pcm_to_mulaw, rms
-from lidia.orchestrator.app import create_app as create_orchestrator
-from lidia.phone.app import create_app as create_phone
-from lidia.phone.call_store import CallQuery, SqlCallStore
-from lidia.stt.faster_whisper import FasterWhisperEngine
+from lidia.audio.codecs import mulaw_to_pcm, rms
+from lidia.phone.call_store import CallQuery
 from lidia.tts.engines.rhvoice import RHVoiceEngine
-from lidia.tts.service import VoiceService
-from tests.conftest import make_settings
-from tests.support.fake_llm_servers import FakeOpenAI, Script
-from tests.support.live_server import live_server
-from tests.support.russian_speech import (
-    BOOKING,
-    BOOKING_WORDS,
-    phone_line_8k,
-    rhvoice_16k,
-    words_of,
+from tests.support.fake_llm_servers import FakeOpenAI
+from tests.support.russian_phone import (
+    Phone,
+    answered,
+    caller_mulaw,
+    llm_replying,
+    serve_russian_phone,
 )
-from tests.support.twilio_client import (
-    TEST_AUTH_TOKEN,
-    TEST_PUBLIC_BASE,
-    TwilioMediaClient,
-    signed_headers,
-    silence_mulaw,
-    stream_parameters,
-    webhook_form,
-)
+from tests.support.russian_speech import BOOKING, BOOKING_WORDS, words_of
+from tests.support.twilio_client import silence_mulaw
 
 pytestmark = pytest.mark.slow
 
 GREETING = "Здравствуйте! Вы позвонили в клинику. Чем могу помочь?"
 REPLY = "Конечно. На какое время вас записать?"
-WS_PUBLIC = TEST_PUBLIC_BASE.replace("https://", "wss://") + "/twilio/media"
-_call_numbers = itertools.count(0x7E0)
-
-
-@dataclass
-class Phone:
-    url: str
-    store: SqlCallStore
-
-    @property
-    def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://") + "/twilio/media"
 
 
 @pytest.fixture(scope="module")
-def orchestrator_url(
-    tmp_path_factory: pytest.TempPathFactory,
-    russian_stt: FasterWhisperEngine,
-    fallback_voice: VoiceService,
-    fake_openai: FakeOpenAI,
-) -> Iterator[str]:
-    settings = make_settings(
-        tmp_path_factory.mktemp("orchestrator-ru"),
-        stt_language="ru",
-        openai_base_url=fake_openai.base_url,
-        openai_model="fake",
-    )
-    with live_server(create_orchestrator(settings, stt=russian_stt, tts=fallback_voice)) as url:
-        yield url
-
-
-def serve_phone(root: Path, orchestrator_url: str, **overrides: object) -> Iterator[Phone]:
-    settings = make_settings(
-        root,
-        stt_language="ru",
-        orchestrator_url=orchestrator_url,
-        public_base_url=TEST_PUBLIC_BASE,
-        twilio_auth_token=TEST_AUTH_TOKEN,
-        twilio_account_sid="AC" + "0" * 32,
-        greeting_text=GREETING,
-        phone_turn_timeout_s=30.0,
-        **overrides,
-    )
-    store = SqlCallStore(f"sqlite:///{root / 'calls.db'}")
-    with live_server(create_phone(settings, call_store=store)) as url:
-        yield Phone(url, store)
-    store.engine.dispose()
+def orchestrator_url(russian_orchestrator_url: str) -> str:
+    """The module's Russian orchestrator, by the name other modules import it under."""
+    return russian_orchestrator_url
 
 
 @pytest.fixture(scope="module")
 def phone(tmp_path_factory: pytest.TempPathFactory, orchestrator_url: str) -> Iterator[Phone]:
     # The default settings: Silero marks speech on μ-law RHVoice ~250 ms after it starts,
     # and VAD_PRE_ROLL_MS (500 ms) keeps the first word (see the test below).
-    yield from serve_phone(tmp_path_factory.mktemp("phone-ru"), orchestrator_url)
+    root = tmp_path_factory.mktemp("phone-ru")
+    with serve_russian_phone(root, orchestrator_url, greeting_text=GREETING) as phone:
+        yield phone
 
 
 @pytest.fixture
 def llm(fake_openai: FakeOpenAI) -> Iterator[FakeOpenAI]:
-    fake_openai.reset(Script(text=REPLY))
-    yield fake_openai
-    fake_openai.reset(Script())
+    yield from llm_replying(fake_openai, REPLY)
 
 
 @pytest.fixture(scope="module")
 def caller_says(rhvoice: RHVoiceEngine) -> bytes:
     """The caller's request as the μ-law bytes Twilio would stream (no comma: one turn)."""
-    return pcm_to_mulaw(phone_line_8k(rhvoice_16k(rhvoice, BOOKING)))
-
-
-async def answer(phone: Phone, call_sid: str) -> dict[str, str]:
-    """The call answered by the webhook; returns its stream's `<Parameter>`s."""
-    form = webhook_form(call_sid)
-    async with httpx.AsyncClient(base_url=phone.url) as client:
-        response = await client.post(
-            "/twilio/voice", data=form, headers=signed_headers("/twilio/voice", form)
-        )
-    assert response.status_code == 200, response.text
-    return stream_parameters(response.text)
+    return caller_mulaw(rhvoice, BOOKING)
 
 
 def is_speech(payloads: list[bytes]) -> bool:
@@ -134,11 +65,8 @@ def is_speech(payloads: list[bytes]) -> bool:
 
 async def call_and_say(phone: Phone, caller_says: bytes) -> str:
     """One call: greeting, the caller's utterance, the reply played; returns the CallSid."""
-    call_sid = f"CA{next(_call_numbers):032x}"
-    parameters = await answer(phone, call_sid)
-    async with TwilioMediaClient(
-        phone.ws_url, WS_PUBLIC, TEST_AUTH_TOKEN, call_sid, parameters=parameters
-    ) as twilio:
+    twilio = await answered(phone)
+    async with twilio:
         await twilio.connected()
         await twilio.start()
         await twilio.wait_for_mark("greeting-end")
@@ -150,7 +78,7 @@ async def call_and_say(phone: Phone, caller_says: bytes) -> str:
         assert is_speech(twilio.media_payloads(after=before))  # the reply was played
         await twilio.stop()
         assert await twilio.closed()
-    return call_sid
+    return twilio.call_sid
 
 
 async def test_a_russian_call_is_heard_answered_and_recorded(

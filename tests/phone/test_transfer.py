@@ -10,95 +10,61 @@ live call on. The caller speaks Russian (RHVoice, carried as 8 kHz μ-law).
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
-from lidia.audio.codecs import pcm_to_mulaw
-from lidia.orchestrator.app import create_app as create_orchestrator
-from lidia.phone.app import create_app as create_phone
-from lidia.phone.call_store import CallRecord, SqlCallStore
-from lidia.stt.faster_whisper import FasterWhisperEngine
+from lidia.phone.call_store import CallRecord
 from lidia.tts.engines.rhvoice import RHVoiceEngine
-from lidia.tts.service import VoiceService
-from tests.conftest import make_settings
 from tests.support.fake_llm_servers import FakeOpenAI, Script
 from tests.support.fake_twilio_api import FakeTwilioApi
-from tests.support.live_server import live_server
-from tests.support.russian_speech import phone_line_8k, rhvoice_16k
+from tests.support.russian_phone import (
+    ACCOUNT_SID,
+    Phone,
+    answer,
+    caller_mulaw,
+    client_for,
+    new_call_sid,
+    serve_russian_phone,
+)
 from tests.support.twilio_client import (
     TEST_AUTH_TOKEN,
     TEST_PUBLIC_BASE,
     TwilioMediaClient,
     signed_headers,
     silence_mulaw,
-    stream_parameters,
     webhook_form,
 )
 
 pytestmark = pytest.mark.slow
 
-ACCOUNT_SID = "AC" + "0" * 32
 TRANSFER_NUMBER = "+79161234567"
-WS_PUBLIC = TEST_PUBLIC_BASE.replace("https://", "wss://") + "/twilio/media"
 ASK_FOR_PERSON = "Соедините меня, пожалуйста, с менеджером."
 GOODBYE = "Спасибо, это всё, до свидания."
-_call_numbers = itertools.count(0x12E0)
-
-
-@dataclass
-class Phone:
-    url: str
-    store: SqlCallStore
-    api: FakeTwilioApi
-
-    @property
-    def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://") + "/twilio/media"
 
 
 @pytest.fixture(scope="module")
-def orchestrator_url(
-    tmp_path_factory: pytest.TempPathFactory,
-    russian_stt: FasterWhisperEngine,
-    fallback_voice: VoiceService,
-    fake_openai: FakeOpenAI,
-) -> Iterator[str]:
-    settings = make_settings(
-        tmp_path_factory.mktemp("orchestrator-actions"),
-        stt_language="ru",
-        openai_base_url=fake_openai.base_url,
-        openai_model="fake",
-        transfer_number=TRANSFER_NUMBER,
-    )
-    with live_server(create_orchestrator(settings, stt=russian_stt, tts=fallback_voice)) as url:
-        yield url
+def russian_orchestrator_settings() -> dict[str, object]:
+    return {"transfer_number": TRANSFER_NUMBER}
 
 
 @pytest.fixture(scope="module")
-def phone(tmp_path_factory: pytest.TempPathFactory, orchestrator_url: str) -> Iterator[Phone]:
-    root: Path = tmp_path_factory.mktemp("phone-actions")
-    with FakeTwilioApi(ACCOUNT_SID, TEST_AUTH_TOKEN).running() as api:
-        settings = make_settings(
+def phone(
+    tmp_path_factory: pytest.TempPathFactory, russian_orchestrator_url: str
+) -> Iterator[Phone]:
+    root = tmp_path_factory.mktemp("phone-actions")
+    with (
+        FakeTwilioApi(ACCOUNT_SID, TEST_AUTH_TOKEN).running() as api,
+        serve_russian_phone(
             root,
-            stt_language="ru",
-            orchestrator_url=orchestrator_url,
-            public_base_url=TEST_PUBLIC_BASE,
-            twilio_auth_token=TEST_AUTH_TOKEN,
-            twilio_account_sid=ACCOUNT_SID,
-            twilio_api_base_url=api.base_url,
+            russian_orchestrator_url,
+            api,
             transfer_number=TRANSFER_NUMBER,
             greeting_text="Здравствуйте!",
-            phone_turn_timeout_s=30.0,
-        )
-        store = SqlCallStore(f"sqlite:///{root / 'calls.db'}")
-        with live_server(create_phone(settings, call_store=store)) as url:
-            yield Phone(url, store, api)
-        store.engine.dispose()
+        ) as phone,
+    ):
+        yield phone
 
 
 @pytest.fixture
@@ -111,10 +77,7 @@ def llm(fake_openai: FakeOpenAI) -> Iterator[FakeOpenAI]:
 @pytest.fixture(scope="module")
 def russian(rhvoice: RHVoiceEngine) -> dict[str, bytes]:
     """The caller's phrases as the μ-law Twilio streams."""
-    return {
-        text: pcm_to_mulaw(phone_line_8k(rhvoice_16k(rhvoice, text)))
-        for text in (ASK_FOR_PERSON, GOODBYE)
-    }
+    return {text: caller_mulaw(rhvoice, text) for text in (ASK_FOR_PERSON, GOODBYE)}
 
 
 async def post_webhook(phone: Phone, path: str, form: dict[str, str]) -> httpx.Response:
@@ -125,15 +88,8 @@ async def post_webhook(phone: Phone, path: str, form: dict[str, str]) -> httpx.R
 
 
 async def new_call(phone: Phone) -> tuple[str, dict[str, str]]:
-    call_sid = f"CA{next(_call_numbers):032x}"
-    response = await post_webhook(phone, "/twilio/voice", webhook_form(call_sid))
-    return call_sid, stream_parameters(response.text)
-
-
-def client_for(phone: Phone, call_sid: str, parameters: dict[str, str]) -> TwilioMediaClient:
-    return TwilioMediaClient(
-        phone.ws_url, WS_PUBLIC, TEST_AUTH_TOKEN, call_sid, parameters=parameters
-    )
+    call_sid = new_call_sid()
+    return call_sid, await answer(phone, call_sid)
 
 
 async def say_and_wait(twilio: TwilioMediaClient, speech: bytes) -> None:

@@ -109,6 +109,33 @@ async def test_history_round_trip_keeps_roles_and_order(make_store: StoreFactory
     assert await store.get_history("unknown") == []
 
 
+async def test_a_forgotten_turn_leaves_no_trace(make_store: StoreFactory) -> None:
+    # The phone discards a reply it started while the caller paused: the caller went on.
+    store = await make_store()
+    await store.append_turn("call", "Здравствуйте", "Добрый день!", "t1")
+    await store.append_turn("call", "Я хочу записаться", "На какой день?", "t2")
+    await store.append_turn("call", "Я хочу записаться на четверг", "Записала.", "t3")
+    assert await store.forget_turn("call", "t2") is True
+    assert _turn_texts(await store.get_history("call")) == [
+        "Здравствуйте",
+        "Я хочу записаться на четверг",
+    ]
+    assert await store.forget_turn("call", "t2") is False  # already gone: nothing else goes
+
+
+async def test_a_turn_forgotten_before_it_is_recorded_is_never_added(
+    make_store: StoreFactory,
+) -> None:
+    # The stream that would record it closes just after the phone's request to forget it.
+    store = await make_store()
+    await store.append_turn("call", "Алло", "Слушаю вас.", "t1")
+    assert await store.forget_turn("call", "t2") is False
+    await store.append_turn("call", "Я хочу", "Чем могу помочь?", "t2")
+    await store.append_turn("call", "Я хочу записаться", "На какой день?", "t3")
+    assert _turn_texts(await store.get_history("call")) == ["Алло", "Я хочу записаться"]
+    assert await store.count() == 1  # a tombstone is not a session
+
+
 async def test_history_is_bounded_by_turns(make_store: StoreFactory) -> None:
     store = await make_store(max_turns=3)
     for i in range(7):

@@ -100,6 +100,33 @@ def test_openai_transcriptions_hear_russian(
     assert body["language"] == "russian"  # OpenAI names the language in verbose_json
 
 
+def test_a_fragment_over_the_phone_gives_its_first_words_and_confidence(
+    client_ru: TestClient, rhvoice: RHVoiceEngine
+) -> None:
+    # What the phone asks when a caller speaks over Лидия: «Нет, подождите…», as far as heard.
+    heard = rhvoice_16k(rhvoice, "Нет, подождите, я хотела спросить про субботу.")
+    fragment = phone_wav(heard[: int(0.6 * STT_SAMPLE_RATE)])
+    response = client_ru.post(
+        "/stt", files={"audio": ("fragment.wav", fragment)}, data={"fragment": "true"}
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"text", "language", "confidence"}
+    assert body["text"].lower().split(",")[0].strip(" .") == "нет", body["text"]
+    assert body["language"] == "ru" and 0.55 <= body["confidence"] <= 1.0
+
+
+def test_first_words_of_a_fragment_drop_the_model_s_repeats(
+    russian_stt: FasterWhisperEngine, rhvoice: RHVoiceEngine
+) -> None:
+    wait = rhvoice_16k(rhvoice, "Подождите.")
+    fragment = russian_stt.transcribe_fragment(wait, "ru")
+    assert fragment.text.lower().startswith("подожд"), fragment.text
+    assert len(fragment.text.split()) == 1  # «Подождите, подождите, подожд…» is one word
+    assert russian_stt.transcribe_fragment(np.zeros(8000, np.float32), "ru").confidence < 0.55
+
+
 def test_auto_language_detects_russian(
     tmp_path: Path,
     russian_stt: FasterWhisperEngine,

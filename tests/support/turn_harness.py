@@ -27,6 +27,7 @@ from lidia.audio.vad import StreamingVad, VadEvent
 from lidia.core.settings import Settings
 from lidia.phone.call_store import SqlCallStore
 from lidia.phone.context import PhoneContext, running_context
+from lidia.phone.media.background import BackgroundWrites
 from lidia.phone.media.playback import Playback
 from lidia.phone.media.turn_taking import TurnTaking, phone_vad
 
@@ -43,6 +44,7 @@ class Decision:
     at: float  # perf_counter
     utterance: bytes = b""  # "turn": the caller audio it answers
     vad_wait_s: float = 0.0  # "turn": caller's last voiced sample → decision, stream time
+    transcript: str | None = None  # "turn": the words recognised during the pause, if any
 
 
 @dataclass
@@ -51,7 +53,8 @@ class PolicyCall:
 
     ctx: PhoneContext
     call_sid: str | None = None
-    reply: Callable[[bytes], Awaitable[None]] | None = None  # what a started turn does
+    # What a started turn does: (caller audio, words recognised in the pause, its release).
+    reply: Callable[[bytes, str | None, asyncio.Event | None], Awaitable[None]] | None = None
     call_dir: Path | None = None
     inbound: bytearray = field(default_factory=bytearray)
     message_start: int | None = None
@@ -60,6 +63,7 @@ class PolicyCall:
     turns_started: int = 0
     talking: bool = False  # Лидия's reply is playing
     decisions: list[Decision] = field(default_factory=list)
+    background: BackgroundWrites = field(default_factory=lambda: BackgroundWrites(lambda: None))
     _carry_start: int | None = None
 
     def __post_init__(self) -> None:
@@ -108,15 +112,43 @@ class PolicyCall:
         self.turn_task = asyncio.ensure_future(work)
 
     async def _conversation_turn(
-        self, utterance: bytes, vad_event: VadEvent, detected_at: float, utterance_start: int
+        self,
+        utterance: bytes,
+        vad_event: VadEvent,
+        detected_at: float,
+        utterance_start: int,
+        transcript: Awaitable[str | None] | None = None,
+        release: asyncio.Event | None = None,
     ) -> None:
-        wait = (vad_event.decided - vad_event.voiced_end) / MULAW_SAMPLE_RATE
-        self.decisions.append(
-            Decision("turn", len(self.inbound), detected_at, utterance, vad_wait_s=wait)
-        )
-        self._next_turn_index()
+        """A turn, as the session runs it: a speculative one (`release`) is prepared at once
+        and counts as answered (a "turn" decision) only once released, when it is heard."""
+        index = self._next_turn_index()
+        work = asyncio.ensure_future(self._reply(utterance, transcript, release))
+        try:
+            if release is not None:
+                await release.wait()
+                detected_at = time.perf_counter()
+            position = self.vad.position if release is not None else vad_event.decided
+            wait = (position - vad_event.voiced_end) / MULAW_SAMPLE_RATE
+            decision = Decision("turn", len(self.inbound), detected_at, utterance, vad_wait_s=wait)
+            self.decisions.append(decision)
+            decision.transcript = await work
+        finally:
+            if not work.done():
+                work.cancel()
+            if release is not None and not release.is_set():
+                self.turn_taking.drop_turn(index)  # never heard: as the session drops it
+
+    async def _reply(
+        self,
+        utterance: bytes,
+        transcript: Awaitable[str | None] | None,
+        release: asyncio.Event | None,
+    ) -> str | None:
+        words = await transcript if transcript is not None else None
         if self.reply is not None:
-            await self.reply(utterance)
+            await self.reply(utterance, words, release)
+        return words
 
     def _next_turn_index(self) -> int:
         self.turns_started += 1

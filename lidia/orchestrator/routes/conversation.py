@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ from lidia.core.openapi import NOT_BLANK, error_responses, media
 from lidia.core.sse import sse_event, sse_response
 from lidia.orchestrator.deps import SecretaryDep, ServicesDep, SettingsDep, SttDep, VoiceDep
 from lidia.orchestrator.metrics import engine_metrics
-from lidia.orchestrator.speech_ops import read_upload, resolve_language
+from lidia.orchestrator.speech_ops import encode, read_upload, resolve_language
 from lidia.orchestrator.turns import TurnContext, TurnEvent, run_turn, stream_turn
 from lidia.secretary.brain import Secretary
 from lidia.secretary.sessions import SessionStoreUnavailableError
@@ -48,6 +47,11 @@ class ResetRequest(BaseModel):
 
     session_id: str = Field(default="default", pattern=SESSION_ID_PATTERN)
     all: bool = False
+    turn_id: str | None = Field(
+        default=None,
+        pattern=SESSION_ID_PATTERN,
+        description="Forget only this turn of the session (a reply the caller never heard)",
+    )
 
 
 @router.post(
@@ -100,6 +104,14 @@ async def reset_conversation(services: ServicesDep, request: ResetRequest | None
         if request.all:
             cleared = await services.sessions.reset_all()
             return {"status": "ok", "cleared": cleared, "all": True}
+        if request.turn_id is not None:
+            forgot = await services.sessions.forget_turn(request.session_id, request.turn_id)
+            return {
+                "status": "ok",
+                "session_id": request.session_id,
+                "turn_id": request.turn_id,
+                "cleared": int(forgot),
+            }
         existed = await services.sessions.reset(request.session_id)
     except (RedisError, OSError) as exc:  # Redis down: a clear 503, not a 500 (issue 15)
         raise SessionStoreUnavailableError(
@@ -131,6 +143,24 @@ async def process_call(
     audio: Annotated[UploadFile | None, File(description="The caller's audio")] = None,
     session_id: Annotated[str, Form(pattern=SESSION_ID_PATTERN)] = "default",
     language: Annotated[str | None, Form(description="Caller's language")] = None,
+    transcript: Annotated[
+        str | None,
+        Form(
+            min_length=1,
+            max_length=MAX_CHAT_CHARS,
+            pattern=r"\S",
+            description="The caller's words, already recognised (the phone service recognises "
+            "them while the caller pauses): speech-to-text is skipped and `audio` may be left out",
+        ),
+    ] = None,
+    turn_id: Annotated[
+        str | None,
+        Form(
+            pattern=SESSION_ID_PATTERN,
+            description="Names the turn in the session's history, so `/reset_conversation` "
+            "with this `turn_id` can forget it (the phone service's speculative replies)",
+        ),
+    ] = None,
     response: Annotated[Literal["audio", "json", "events"], Query()] = "audio",
     stream: Annotated[bool, Query()] = False,
 ) -> Response:
@@ -143,7 +173,9 @@ async def process_call(
     16-bit PCM, action, done with timings and actions) for machine clients such as the phone
     service.
     """
-    data = await read_upload(audio, max_bytes=settings.stt_max_bytes, field="audio")
+    data = None
+    if transcript is None or audio is not None:
+        data = await read_upload(audio, max_bytes=settings.stt_max_bytes, field="audio")
     ctx = TurnContext(
         stt=stt,
         voice=voice,
@@ -155,7 +187,7 @@ async def process_call(
     if stream:
         # Errors in the request (bad audio, language) must still be a clean 4xx, so the
         # first event (the transcript) is produced before the response starts.
-        events = stream_turn(ctx, data, session_id)
+        events = stream_turn(ctx, data, session_id, transcript, turn_id)
         with route_fields(**{AUDIO_FIELD: "audio"}):
             first = await anext(events)
         if response == "events":
@@ -171,13 +203,13 @@ async def process_call(
         )
 
     with route_fields(**{AUDIO_FIELD: "audio"}):  # the upload is `audio` here, not `file`
-        turn = await run_turn(ctx, data, session_id)
+        turn = await run_turn(ctx, data, session_id, transcript, turn_id)
     if metrics := engine_metrics(http.app):
         metrics.observe_transcription(stt.name, turn.timings.stt_s)
         metrics.observe_synthesis(
             voice.primary, turn.timings.tts_first_audio_s or 0.0, wanted_clone=True
         )
-    wav = await asyncio.to_thread(encode_audio, turn.samples, turn.sample_rate, "wav")
+    wav = await encode(encode_audio, turn.samples, turn.sample_rate, "wav")
     if response == "audio":
         return Response(
             wav,

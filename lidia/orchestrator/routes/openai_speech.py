@@ -8,7 +8,6 @@ it arrives as a clean JSON error. Which engine and voice speak: `lidia.orchestra
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -30,7 +29,7 @@ from lidia.orchestrator.openai_voices import (
     speech_language,
     voice_name,
 )
-from lidia.orchestrator.speech_ops import resolve_language
+from lidia.orchestrator.speech_ops import encode, resolve_language
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +112,7 @@ async def create_speech(
     started = time.perf_counter()
     if fmt not in STREAMED_FORMATS:
         samples, rate = await voice.synthesize(body.input, **kwargs)
-        data = await asyncio.to_thread(encode_audio, samples, rate, fmt, target_rate=target_rate)
+        data = await encode(encode_audio, samples, rate, fmt, target_rate=target_rate)
         _record_synthesis(request, choice, started)
         return Response(data, media_type=CONTENT_TYPES[fmt], headers=headers)
     rate = voice.engine_for(choice.voice, choice.engine).sample_rate
@@ -138,14 +137,14 @@ async def _encoded_stream(
     *,
     on_done: Any,
 ) -> AsyncIterator[bytes]:
-    """Encode pieces as they come (in a worker thread: mp3/opus encoding is CPU work)."""
+    """Encode pieces as they come (on the encoding threads: mp3/opus encoding is CPU work)."""
     try:
-        if first is not None and (chunk := await asyncio.to_thread(encoder.encode, first)):
+        if first is not None and (chunk := await encode(encoder.encode, first)):
             yield chunk
         async for piece in pieces:
-            if chunk := await asyncio.to_thread(encoder.encode, piece):
+            if chunk := await encode(encoder.encode, piece):
                 yield chunk
-        if tail := await asyncio.to_thread(encoder.finish):
+        if tail := await encode(encoder.finish):
             yield tail
         on_done()
     finally:

@@ -14,6 +14,7 @@ from lidia.core.openapi import SPEAKABLE, error_responses, media
 from lidia.orchestrator.deps import SettingsDep, SttDep, VoiceDep
 from lidia.orchestrator.metrics import engine_metrics
 from lidia.orchestrator.speech_ops import (
+    fragment_bytes,
     read_upload,
     resolve_language,
     synthesize_bytes,
@@ -85,13 +86,22 @@ async def speech_to_text(
     settings: SettingsDep,
     audio: Annotated[UploadFile | None, File(description="Audio in any common format")] = None,
     language: Annotated[str | None, Form(description="Spoken language; 'auto' detects")] = None,
+    fragment: Annotated[
+        bool,
+        Form(
+            description="A short fragment (a caller speaking over Лидия): only its first words, "
+            "fast, with `confidence` (0-1); no segments"
+        ),
+    ] = False,
 ) -> dict:
     """Transcribe an uploaded recording."""
     data = await read_upload(audio, max_bytes=settings.stt_max_bytes, field="audio")
+    language = resolve_language(language, settings.stt_language)
+    if fragment:
+        words = await fragment_bytes(stt, data, language)
+        return {"text": words.text, "language": words.language, "confidence": words.confidence}
     started = time.perf_counter()
-    transcript = await transcribe_bytes(
-        stt, data, resolve_language(language, settings.stt_language), audio_field="audio"
-    )
+    transcript = await transcribe_bytes(stt, data, language, audio_field="audio")
     if metrics := engine_metrics(http.app):
         metrics.observe_transcription(stt.name, time.perf_counter() - started)
     return transcript_json(transcript)

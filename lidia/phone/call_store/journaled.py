@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -53,6 +54,8 @@ class JournaledCallStore:
         self._recent = RecentCalls()
         self._migrated = False
         self._drain_lock = asyncio.Lock()
+        self._awaited: set[str] = set()  # ids of entries whose writer waits for the result
+        self._results: dict[str, Any] = {}  # their results, when another drain applied them
         self._wake = asyncio.Event()
         self._replayer: asyncio.Task[None] | None = None
         self._closing = False
@@ -141,6 +144,8 @@ class JournaledCallStore:
                 if entry is until:
                     self._up()
                     return result
+                if entry.id in self._awaited:  # its writer waits behind this drain
+                    self._results[entry.id] = result
             self._up()
             return None
 
@@ -166,7 +171,15 @@ class JournaledCallStore:
         if self.database_error is not None:
             self._wake.set()  # the replayer owns the retries while the database is down
             return None
-        return await self.drain(until=entry)
+        # Another drain (the replayer, a concurrent write) may apply this entry first: its
+        # result is kept for us, so None always means "still journaled" (`claim_stream`).
+        self._awaited.add(entry.id)
+        try:
+            result = await self.drain(until=entry)
+            return self._results.pop(entry.id, result)
+        finally:
+            self._awaited.discard(entry.id)
+            self._results.pop(entry.id, None)
 
     async def _read(self, read: Callable[[], Awaitable[T]], fallback: T | None = None) -> T:
         try:
@@ -243,27 +256,19 @@ class JournaledCallStore:
         args = {"call_sid": call_sid, "kind": kind, "data": data, "at": utcnow()}
         await self._write("add_event", args)
 
+    async def claim_stream(self, call_sid: str, *, at: dt.datetime) -> bool | None:
+        """The database's atomic claim (`SqlCallStore.claim_stream`), after every earlier
+        journaled write (the call's own record first). None: the database is down, the claim
+        stays journaled and is made when it returns; the caller decides alone meanwhile."""
+        return await self._write("claim_stream", {"call_sid": call_sid, "at": at})
+
     async def enqueue_deliveries(self, call_sid: str, channels: Sequence[str]) -> None:
         await self._write("enqueue_deliveries", {"call_sid": call_sid, "channels": list(channels)})
 
-    async def mark_delivery(
-        self,
-        delivery_id: int,
-        *,
-        state: str,
-        attempts: int,
-        next_attempt_at: dt.datetime,
-        last_error: str | None,
-        sent_at: dt.datetime | None,
-    ) -> None:
-        args = dict(
-            delivery_id=delivery_id,
-            state=state,
-            attempts=attempts,
-            next_attempt_at=next_attempt_at,
-            last_error=last_error,
-            sent_at=sent_at,
-        )
+    async def mark_delivery(self, delivery_id: int, **fields: Any) -> None:
+        """`SqlCallStore.mark_delivery` itself (`STORE_METHODS`), journaled: its arguments are
+        checked against the store's signature now, and the replay awaits the store's method."""
+        args = _store_arguments(self.inner.mark_delivery, delivery_id, **fields)
         await self._write("mark_delivery", args)
 
     async def delete_calls(self, call_sids: list[str]) -> int:
@@ -310,6 +315,12 @@ class JournaledCallStore:
 
     async def deliveries(self, call_sid: str) -> list[DeliveryRecord]:
         return await self._read(lambda: self.inner.deliveries(call_sid))
+
+
+def _store_arguments(method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """A call of the inner store's `method` as the keywords its journal entry replays with; a
+    wrong call raises `TypeError` here rather than being refused at replay."""
+    return dict(inspect.signature(method).bind(*args, **kwargs).arguments)
 
 
 def _refuse_unknown(kind: str, fields: dict[str, Any], updatable: frozenset[str]) -> None:

@@ -75,5 +75,7 @@ class RecentCalls:
                 setattr(recent.turns[args["turn_index"]], name, value)
         elif op == "add_error":
             call.errors = [*call.errors, args["message"]]
+        elif op == "claim_stream" and call.stream_claimed_at is None:
+            call.stream_claimed_at = args["at"]
         elif op == "add_dtmf":
             call.dtmf = (call.dtmf + args["digit"])[:256]

@@ -12,6 +12,7 @@ exact time (microseconds).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,9 @@ from lidia.phone.call_store.schema import (
     events_table,
     turns_table,
 )
-from lidia.phone.call_store.store import SqlCallStore
+from lidia.phone.call_store.store import SqlCallStore, claim_stream_row
+
+log = logging.getLogger("phone.journal")
 
 Applier = Callable[[SqlCallStore, dict[str, Any]], Any]
 
@@ -160,7 +163,20 @@ def _insert_event_once(
     return True
 
 
+def _claim_stream(store: SqlCallStore, args: dict[str, Any]) -> bool:
+    """A stream accepted while the database was down (`stream_tokens`), claimed now. False
+    means another replica claimed it first meanwhile: logged, the record is left as it is."""
+    with store.engine.begin() as conn:
+        claimed = claim_stream_row(conn, args["call_sid"], args["at"])
+    if not claimed:
+        log.warning(
+            "stream of call %s was accepted offline but is claimed elsewhere", args["call_sid"]
+        )
+    return claimed
+
+
 APPLIERS: dict[str, Applier] = {
+    "claim_stream": _claim_stream,
     "create_call": _create_call,
     "update_call": _update_call,
     "finish_call": _finish_call,

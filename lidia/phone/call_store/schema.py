@@ -91,6 +91,10 @@ class CallRecord(Base):
     message_left: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false(), info=UPDATABLE
     )
+    # Revision 0005: when the call's one media stream was accepted (`stream_tokens`). Set only
+    # by `claim_stream`'s conditional UPDATE (never by `update_call`), so that two phone
+    # replicas sharing this database cannot both accept a `start` for one call.
+    stream_claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
 
 
 class TurnRecord(Base):

@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lidia.phone.call_store.engine import make_engine
@@ -190,6 +190,17 @@ class SqlCallStore:
     async def add_event(self, call_sid: str, kind: str, data: dict[str, Any]) -> None:
         await self._execute(_event_insert(call_sid, kind, data))
 
+    async def claim_stream(self, call_sid: str, *, at: dt.datetime) -> bool:
+        """Mark the call's one media stream as accepted; False when it is unknown, not live,
+        or already has one. One conditional UPDATE (`claim_stream_row`): atomic across every
+        process sharing the database."""
+
+        def write() -> bool:
+            with self._engine.begin() as conn:
+                return claim_stream_row(conn, call_sid, at)
+
+        return await asyncio.to_thread(write)
+
     async def turns(self, call_sid: str) -> list[TurnRecord]:
         return await self._fetch(
             select(turns_table)
@@ -351,6 +362,25 @@ def _refuse_unknown(kind: str, fields: dict[str, Any], updatable: frozenset[str]
     unknown = set(fields) - updatable
     if unknown:
         raise ValueError(f"cannot update {kind} fields {sorted(unknown)}")
+
+
+LIVE_STATUSES = ("ringing", "in-progress")  # a stream may start only while the call is live
+
+
+def claim_stream_row(conn: Connection, call_sid: str, at: dt.datetime) -> bool:
+    """`UPDATE calls SET stream_claimed_at = :at WHERE call_sid = :sid AND stream_claimed_at IS
+    NULL AND status IN live`: True when this statement claimed the stream. On PostgreSQL a
+    racing second UPDATE waits for the first one's row lock, re-reads the row and matches
+    nothing; SQLite serialises writers. The same `at` matches again, so replaying a journaled
+    claim is idempotent (it answers True again and changes nothing)."""
+    calls = calls_table
+    unclaimed = and_(calls.c.stream_claimed_at.is_(None), calls.c.status.in_(LIVE_STATUSES))
+    result = conn.execute(
+        update(calls)
+        .where(calls.c.call_sid == call_sid, or_(unclaimed, calls.c.stream_claimed_at == at))
+        .values(stream_claimed_at=at)
+    )
+    return result.rowcount == 1
 
 
 def _event_insert(call_sid: str, kind: str, data: dict[str, Any]) -> Any:

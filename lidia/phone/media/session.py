@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
@@ -46,8 +47,10 @@ from lidia.phone.call_files import (
 )
 from lidia.phone.call_store import TurnRecord
 from lidia.phone.context import PhoneContext
+from lidia.phone.media.background import BackgroundWrites
 from lidia.phone.media.call_recording import SHUTDOWN_CLOSE_CODES, save_call_recording
 from lidia.phone.media.deadline import TurnEvents
+from lidia.phone.media.held import held_until
 from lidia.phone.media.message_ack import MessageAcknowledger
 from lidia.phone.media.playback import Playback
 from lidia.phone.media.recorder import CallRecorder
@@ -80,6 +83,7 @@ from lidia.phone.transfer import CallActions
 log = logging.getLogger("phone.media")
 
 DTMF_GAP_S = 1.0
+STALL_S = 0.25  # no frame from Twilio this long: turn-taking goes on by the wall clock
 
 
 class MediaStreamSession:
@@ -103,7 +107,7 @@ class MediaStreamSession:
         self._utterance_start: int | None = None
         self._carry_start: int | None = None  # an interrupted, unanswered utterance
         self._send_lock = asyncio.Lock()
-        self._background: set[asyncio.Task[Any]] = set()
+        self.background = BackgroundWrites(lambda: self.call_sid)  # turn rows, forgets
         self._dtmf_digits = ""
         self._dtmf_task: asyncio.Task[None] | None = None
         self._closed = False
@@ -117,9 +121,14 @@ class MediaStreamSession:
     # --------------------------------------------------------------- receive loop
 
     async def run(self) -> None:
+        receiving: asyncio.Future[Any] | None = None
         try:
             while True:
-                message = await self.ws.receive()
+                receiving = receiving or asyncio.ensure_future(self.ws.receive())
+                if not (await asyncio.wait({receiving}, timeout=STALL_S))[0]:
+                    self.turn_taking.on_stall()  # no media: the caller's pause still lasts
+                    continue
+                message, receiving = receiving.result(), None
                 if message["type"] == "websocket.disconnect":
                     self.close_code = message.get("code")
                     break
@@ -129,6 +138,8 @@ class MediaStreamSession:
             self.close_code = 1012  # the server cancelled us: it is stopping
             raise
         finally:
+            if receiving is not None:
+                receiving.cancel()
             try:
                 await self.finish()
             finally:
@@ -286,6 +297,8 @@ class MediaStreamSession:
 
         if self.turn_task is not None and not self.turn_task.done():
             self.turn_task.cancel()  # one turn speaks at a time: never two replies interleaved
+            # Still closing: `finish` waits for it, so its record comes before the call's end.
+            self.background.start(self.turn_task)
         self.turn_task = asyncio.create_task(guarded())
 
     async def _play_greeting(self) -> None:
@@ -293,18 +306,46 @@ class MediaStreamSession:
         await self._play_prompt("greeting", prompt.mulaw, prompt.text)
 
     async def _conversation_turn(
-        self, utterance: bytes, vad_event: VadEvent, detected_at: float, utterance_start: int
+        self,
+        utterance: bytes,
+        vad_event: VadEvent,
+        detected_at: float,
+        utterance_start: int,
+        transcript: Awaitable[str | None] | None = None,
+        release: asyncio.Event | None = None,
     ) -> None:
+        """One reply. With `release`, it is speculative: prepared at once, heard once released;
+        a held reply the caller talks over is dropped without trace (`turn_taking`)."""
         assert self.call_sid and self.call_dir
         index = self._next_turn_index()
-        caller_path = await write_mulaw_wav(self.call_dir / turn_file(index, "caller"), utterance)
-        latencies: dict[str, Any] = {
-            "vad_wait_s": round((vad_event.decided - vad_event.voiced_end) / MULAW_SAMPLE_RATE, 4),
-            "utterance_s": round(len(utterance) / MULAW_SAMPLE_RATE, 3),
-        }
-        wav = wav_bytes(mulaw_to_pcm(utterance), MULAW_SAMPLE_RATE)
-        events = self.ctx.orchestrator.stream_turn(wav, self.call_sid)
-        await self._speak_turn(index, events, detected_at, latencies, caller_path, utterance_start)
+        turn_id = secrets.token_hex(8)  # names it in the orchestrator's history
+        try:
+            path = self.call_dir / turn_file(index, "caller")
+            caller_path = await write_mulaw_wav(path, utterance)
+            decided = vad_event.decided - vad_event.voiced_end
+            latencies: dict[str, Any] = {
+                "vad_wait_s": round(decided / MULAW_SAMPLE_RATE, 4),
+                "utterance_s": round(len(utterance) / MULAW_SAMPLE_RATE, 3),
+                "speculative": release is not None,
+            }
+            wav = wav_bytes(mulaw_to_pcm(utterance), MULAW_SAMPLE_RATE)
+            words = await transcript if transcript is not None else None  # from the pause
+            latencies["speculative_stt"] = bool(words and words.strip())
+            events = self.ctx.orchestrator.stream_turn(wav, self.call_sid, words, turn_id)
+            await self._speak_turn(
+                index,
+                held_until(events, release),
+                detected_at,
+                latencies,
+                caller_path,
+                utterance_start,
+                release=release,
+                turn_id=turn_id,
+            )
+        finally:
+            if release is not None and not release.is_set():  # never heard: no trace
+                self.turn_taking.drop_turn(index)
+                self.turn_taking.forget(turn_id)
 
     async def _dtmf_after_gap(self) -> None:
         await asyncio.sleep(DTMF_GAP_S)
@@ -333,6 +374,9 @@ class MediaStreamSession:
         latencies: dict[str, Any],
         caller_path: str | None,
         utterance_start: int | None,
+        *,
+        release: asyncio.Event | None = None,
+        turn_id: str | None = None,
     ) -> None:
         """Play a turn's audio as it arrives; record the turn however it ends."""
         playback = self._new_playback(f"turn{index}", index)
@@ -341,7 +385,7 @@ class MediaStreamSession:
         if utterance_start is not None:
             record.caller_offset_s = round(utterance_start / MULAW_SAMPLE_RATE, 3)
         reply = StreamedReply(record, latencies, playback, detected_at)
-        events = self.turn_taking.with_filler(events, reply)  # no dead air while thinking
+        events = self.turn_taking.with_filler(events, reply, release)  # no dead air
         spoke_until = detected_at - float(latencies.get("vad_wait_s", 0.0))
         events = TurnEvents(  # one deadline for first audio, then a bounded gap between events
             events,
@@ -360,6 +404,8 @@ class MediaStreamSession:
         except (TimeoutError, OrchestratorError, ValueError, KeyError) as exc:
             reason = str(exc) or "orchestrator timed out"
             record.error = reason
+            if release is not None:
+                release.set()  # failed, even while held: the apology is heard, the turn kept
             await self._record_error(f"turn {index}: {reason}")
             await self._apologize()
         except asyncio.CancelledError:
@@ -367,15 +413,21 @@ class MediaStreamSession:
             raise
         finally:
             playback.finished_sending = True
-            with contextlib.suppress(Exception):
-                await events.aclose()  # type: ignore[attr-defined]  # stops the synthesis
-            latencies["total_s"] = round(time.perf_counter() - detected_at, 4)
-            # A fragment the caller went on with is dropped (its words open the next turn);
-            # a turn that failed is kept: its error and apology belong in the record.
-            if self.turn_taking.turn_continued(playback) and not record.error:
-                self.turn_taking.drop_turn(index)
-            else:
-                self._in_background(self._record_turn(reply))
+            try:
+                with contextlib.suppress(Exception):
+                    await events.aclose()  # type: ignore[attr-defined]  # stops the synthesis
+            finally:  # a hang-up's cancel landing in the close must not lose the turn's row
+                latencies["total_s"] = round(time.perf_counter() - detected_at, 4)
+                # A fragment the caller went on with is dropped (its words open the next
+                # turn); a turn that failed is kept: its error and apology belong in the record.
+                if release is not None and not release.is_set():
+                    pass  # held and never heard: `_conversation_turn` drops it
+                elif self.turn_taking.turn_continued(playback) and not record.error:
+                    self.turn_taking.drop_turn(index)
+                    if turn_id is not None:
+                        self.turn_taking.forget(turn_id)
+                else:
+                    self.background.start(self._record_turn(reply))
 
     async def _on_turn_event(self, reply: StreamedReply, event: dict[str, Any], index: int) -> None:
         """One orchestrator event: note it, and send its audio (a mark between sentences)."""
@@ -492,15 +544,9 @@ class MediaStreamSession:
 
     async def _update_turn(self, turn_index: int, **fields: Any) -> None:
         """Update a recorded turn, once its record (written in the background) exists."""
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        await self.background.done()
         if self.call_sid:
             await self.ctx.store.update_turn(self.call_sid, turn_index, **fields)
-
-    def _in_background(self, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     async def finish(self) -> None:
         """Stop everything; save the message and the caller's recording; close the record."""
@@ -511,8 +557,7 @@ class MediaStreamSession:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         await self.turn_taking.close()  # words said but never answered still make a turn
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        await self.background.done()  # every turn's row before the call's end
         if self.call_sid is None or self.call_dir is None:
             return
         self.ctx.active_calls.pop(self.call_sid, None)

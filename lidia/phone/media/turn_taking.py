@@ -1,16 +1,24 @@
 """When the caller's turn is over, and when speech over Лидия is a real interruption.
 
 The VAD ends speech after a short pause (`END_OF_TURN_PAUSE_MS`); that is only a pause.
-The Smart Turn model then judges the utterance so far (in a worker thread): P(complete) at or
-above `END_OF_TURN_THRESHOLD` answers at once; below it Лидия waits for more speech, and
-answers anyway once the silence reaches `END_OF_TURN_MAX_SILENCE_MS`. Speech that resumes
-in the meantime continues the same utterance (one turn, answered once). All times are
-stream time (8 kHz samples of the caller's audio), which Twilio sends at real time.
+The Smart Turn model then judges the utterance so far (in a worker thread). P(complete) at
+or above `END_OF_TURN_THRESHOLD`: the orchestrator's `/stt` recognises it speculatively, the
+reply is prepared at once from those words (LLM and synthesis, held), and it is heard
+once the silence reaches `END_OF_TURN_CONFIRM_MS` (a breath mid-sentence is 0.4-0.8 s; the
+reply takes longer than that to prepare on a CPU, so the wait costs nothing). Below it she
+waits for more speech and answers anyway once the silence reaches
+`END_OF_TURN_MAX_SILENCE_MS`. She never answers while the VAD hears something like speech.
+Speech that resumes in the meantime continues the same utterance (one turn, answered once):
+the speculative words and the held reply are dropped without trace (the orchestrator forgets
+the reply's `turn_id`). All times are stream time (8 kHz samples of the caller's audio),
+which Twilio sends at real time.
 
 While Лидия speaks, caller speech voiced longer than `BARGE_IN_MIN_SPEECH_MS` stops her at
-once (`clear`). A shorter fragment is recognised over the orchestrator's `/stt`: a
-backchannel («угу», «да», «понятно») or noise is recorded as a call event and she goes on;
-other words interrupt her and become the start of the caller's next turn.
+once (`clear`); fragments a short gap apart count together («Нет, | стоп, …»). After
+`BARGE_IN_QUICK_MS` its first words are recognised fast (`/stt` with `fragment`): a sure
+«Нет», «Подождите», «Извините» stops her before that. A fragment that ends sooner is judged on
+its own: a backchannel («угу», «да», «понятно») or a sound is recorded as a call event and she
+goes on; sure words interrupt her and become the start of the caller's next turn.
 
 The session owns the sockets and the turns; this module only decides, and calls back.
 """
@@ -19,12 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from lidia.audio.codecs import wav_bytes
 from lidia.audio.end_of_turn import EndOfTurnModel, shared_model
@@ -34,25 +41,19 @@ from lidia.core.settings import Settings
 from lidia.phone.call_files import turn_file, write_mulaw_wav
 from lidia.phone.call_store import TurnRecord
 from lidia.phone.context import PhoneContext
+from lidia.phone.media.background import BackgroundWrites
+from lidia.phone.media.caller_words import HeardWords, interrupts, says_stop
 from lidia.phone.media.filler import with_filler
 from lidia.phone.media.playback import Playback
 from lidia.phone.media.reply import StreamedReply
+from lidia.phone.orchestrator_client import OrchestratorError
 
 log = logging.getLogger("phone.turns")
+T = TypeVar("T")
 
-# Short acknowledgements that do not take the turn (normalised: lower case, ё→е, no dashes).
-BACKCHANNELS = frozenset(
-    {"угу", "ага", "да", "так", "хорошо", "понятно", "ясно", "м", "мм", "ммм", "хм", "ну"}
-    | {"ок", "окей", "ладно", "конечно", "верно", "точно", "угум"}
-)
-MAX_BACKCHANNEL_WORDS = 3
 RECOGNITION_TIMEOUT_S = 10.0
-
-
-def is_backchannel(text: str) -> bool:
-    """True for «Угу.», «Да-да», «Хорошо, понятно»; also for nothing at all (noise)."""
-    words = re.sub(r"[^\w\s]|_", " ", text.lower().replace("ё", "е")).split()
-    return len(words) <= MAX_BACKCHANNEL_WORDS and all(w in BACKCHANNELS for w in words)
+OVERLAP_GAP_MS = 400  # fragments over Лидия this close together are one utterance
+HEARING_HOLD_MS = 600  # a voiced window holds an answer back at most this long (steady noise)
 
 
 def phone_vad(settings: Settings) -> StreamingVad:
@@ -91,13 +92,20 @@ class CallSession(Protocol):
     playback: Playback | None
     turn_task: asyncio.Task[None] | None
     turns_started: int
+    background: BackgroundWrites
     _carry_start: int | None
 
     def _lidia_talking(self) -> bool: ...
     async def barge_in(self) -> None: ...
     def _start_turn(self, work: Awaitable[None]) -> None: ...
     def _conversation_turn(
-        self, utterance: bytes, vad_event: VadEvent, detected_at: float, utterance_start: int
+        self,
+        utterance: bytes,
+        vad_event: VadEvent,
+        detected_at: float,
+        utterance_start: int,
+        transcript: Awaitable[str | None] | None = None,
+        release: asyncio.Event | None = None,
     ) -> Awaitable[None]: ...
     def _next_turn_index(self) -> int: ...
     async def _send_frames(self, frames: list[bytes], playback: Playback) -> None: ...
@@ -108,7 +116,9 @@ class _Pause:
     """The caller stopped; the turn is not over until the model (or the silence) says so."""
 
     end: VadEvent
-    answer_at: int | None = None  # stream position to answer at anyway (None: model thinking)
+    answer_at: int | None = None  # stream position to answer at (None: model thinking)
+    transcript: asyncio.Task[str | None] | None = None  # speculative words of the utterance
+    release: asyncio.Event | None = None  # a speculative reply is prepared, heard once set
 
 
 @dataclass
@@ -117,6 +127,8 @@ class _Overlap:
 
     start: int  # with pre-roll: where its audio begins
     onset: int  # first voiced sample
+    voiced_before: int = 0  # voiced samples of fragments just before it (one utterance)
+    words_asked: bool = False  # its first words are being (or were) recognised
 
 
 class TurnTaking:
@@ -129,9 +141,11 @@ class TurnTaking:
         self.utterance_start: int | None = None  # the caller's unanswered words begin here
         self._pause: _Pause | None = None
         self._overlap: _Overlap | None = None
+        self._overlap_ended: tuple[int, int] | None = None  # (position, voiced) of the last one
         self._latest_start: int | None = None
         self._generation = 0  # bumped by every speech start: older judgements are stale
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._frame_at = time.perf_counter()  # when the last media frame was judged
 
     # --------------------------------------------------------------- VAD events
 
@@ -144,24 +158,72 @@ class TurnTaking:
     async def on_audio(self) -> None:
         """After each media frame: interruptions that have lasted, pauses that have lasted."""
         session = self.session
+        self._frame_at = time.perf_counter()
         if self._overlap is not None:
             if not session._lidia_talking():
                 self._overlap = None  # she finished first: this is just the caller's turn
-            elif session.vad.voiced_run() >= self._samples(self.settings.barge_in_min_speech_ms):
-                self._overlap = None
-                await session.barge_in()
-                self._take_carry()
+            else:
+                await self._overlap_lasted(self._overlap)
         pause = self._pause
-        if pause is not None and session.vad.position >= (pause.answer_at or 1 << 62):
-            self._answer(pause)  # the silence has lasted: answer anyway
+        if pause is not None and self._silence_lasted(pause):
+            self._answer(pause)
+
+    def on_stall(self) -> None:
+        """No media frame for a while (a network hiccup, a client that stops sending): stream
+        time stands still, so the caller's pause lasts by the wall clock and she answers."""
+        pause = self._pause
+        if pause is None or pause.answer_at is None:
+            return
+        stalled = int((time.perf_counter() - self._frame_at) * MULAW_SAMPLE_RATE)
+        if self.session.vad.position + stalled >= pause.answer_at:
+            self._answer(pause)
+
+    async def _overlap_lasted(self, overlap: _Overlap) -> None:
+        """Speech over Лидия goes on: long enough stops her; a little first has its words
+        recognised, so that «Нет», «Подождите» stop her before that."""
+        voiced = overlap.voiced_before + self.session.vad.voiced_run()
+        if voiced >= self._samples(self.settings.barge_in_min_speech_ms):
+            self._overlap = self._overlap_ended = None
+            await self.session.barge_in()
+            self._take_carry()
+            return
+        quick = self.settings.barge_in_quick_ms
+        if quick and not overlap.words_asked and voiced >= self._samples(quick):
+            overlap.words_asked = True
+            self._spawn(self._stop_if_told(overlap))
+
+    async def _stop_if_told(self, overlap: _Overlap) -> None:
+        heard = await self._first_words(bytes(self.session.inbound[overlap.start :]))
+        if not says_stop(heard, self.settings.barge_in_min_confidence):
+            return  # the duration, or the fragment's end, decides
+        if self.session._lidia_talking() and not self._answering_silently():
+            log.info("call %s: told to stop (%r)", self.session.call_sid, heard)
+            if self._overlap is overlap:
+                self._overlap = self._overlap_ended = None
+            await self.session.barge_in()
+            self._take_carry()
+
+    def _silence_lasted(self, pause: _Pause) -> bool:
+        """The pause has lasted long enough, and nothing voiced is being heard right now."""
+        if pause.answer_at is None:
+            return False
+        position = self.session.vad.position
+        if position < pause.answer_at:
+            return False
+        held_too_long = position >= pause.answer_at + self._samples(HEARING_HOLD_MS)
+        return held_too_long or not self.session.vad.hearing
 
     async def _speech_started(self, event: VadEvent) -> None:
         session = self.session
         self._generation += 1
-        self._pause = None  # the caller goes on: the same utterance continues
+        pause, self._pause = self._pause, None  # the caller goes on: the utterance continues
+        if pause is not None:
+            self._discard(pause)
         self._latest_start = event.sample
         if self.utterance_start is None:
             self.utterance_start = event.sample
+        if pause is not None and pause.release is not None:
+            return  # the reply held for this pause was never heard: dropped, nothing else
         if session.message_start is not None or not session._lidia_talking():
             return
         if self._answering_silently():
@@ -169,7 +231,16 @@ class TurnTaking:
             await session.barge_in()
             self._take_carry()
         else:
-            self._overlap = _Overlap(event.sample, event.voiced_start)
+            self._overlap = _Overlap(event.sample, event.voiced_start, self._voiced_just_before())
+
+    def _voiced_just_before(self) -> int:
+        """Voiced samples of the overlap fragment that ended a moment ago, if one did."""
+        ended, self._overlap_ended = self._overlap_ended, None
+        if ended is None:
+            return 0
+        position, voiced = ended
+        recent = self.session.vad.position - position <= self._samples(OVERLAP_GAP_MS)
+        return voiced if recent else 0
 
     async def _speech_ended(self, event: VadEvent) -> None:
         if self.session.message_start is not None:
@@ -177,6 +248,8 @@ class TurnTaking:
             return
         if self._overlap is not None:
             overlap, self._overlap = self._overlap, None
+            voiced = overlap.voiced_before + event.voiced_end - overlap.onset
+            self._overlap_ended = (event.decided, voiced)
             self._spawn(self._judge_overlap(overlap, event, self._generation))
             return
         self._judge_pause(event)
@@ -197,45 +270,88 @@ class TurnTaking:
         if generation != self._generation or self._pause is not pause:
             return  # the caller went on meanwhile
         log.debug("call %s: P(turn complete)=%.2f", self.session.call_sid, complete)
-        if complete >= self.settings.end_of_turn_threshold:
+        finished = complete >= self.settings.end_of_turn_threshold
+        wait = self.settings.end_of_turn_max_silence_ms
+        if finished:
+            wait = self.settings.end_of_turn_confirm_ms
+            # Only a pause that sounds final is worth recognising now: after one that does
+            # not, the caller usually goes on, and the STT engine is shared by every call.
+            if self.settings.end_of_turn_speculative_stt:
+                audio = bytes(self.session.inbound[start : pause.end.sample])
+                pause.transcript = self._spawn(self._recognise_turn(audio))
+        pause.answer_at = pause.end.voiced_end + self._samples(wait)
+        if self._silence_lasted(pause):
             self._answer(pause)
-        else:
-            wait = self.settings.end_of_turn_max_silence_ms
-            pause.answer_at = pause.end.voiced_end + self._samples(wait)
+            return
+        if finished and self.settings.end_of_turn_speculative_reply:
+            self._prepare(pause)  # the reply starts now and is heard once the pause lasts
+
+    def _discard(self, pause: _Pause) -> None:
+        """The caller went on: the pause's speculative words and reply go, without trace."""
+        if pause.transcript is not None and not pause.transcript.done():
+            pause.transcript.cancel()
+        if pause.release is not None and not pause.release.is_set():
+            turn = self.session.turn_task
+            if turn is not None and not turn.done():
+                turn.cancel()  # the session drops it and has the orchestrator forget it
+
+    def _prepare(self, pause: _Pause) -> None:
+        """Start the reply held: the caller's words stay open until it is released."""
+        start = self.utterance_start if self.utterance_start is not None else pause.end.voiced_end
+        pause.release = asyncio.Event()
+        self._begin_turn(pause, start)
 
     def _answer(self, pause: _Pause) -> None:
-        session = self.session
         self._pause = None
-        end = pause.end
-        start = self.utterance_start if self.utterance_start is not None else end.voiced_end
+        start = self.utterance_start if self.utterance_start is not None else pause.end.voiced_end
         self.utterance_start = None
+        if pause.release is not None:
+            pause.release.set()  # prepared during the pause: now it is heard
+            return
+        self._begin_turn(pause, start)
+
+    def _begin_turn(self, pause: _Pause, start: int) -> None:
+        session = self.session
+        end = pause.end
         decided = VadEvent(
             "speech_end", end.sample, voiced_end=end.voiced_end, decided=session.vad.position
         )
         utterance = bytes(session.inbound[start : end.sample])
-        session._start_turn(
-            session._conversation_turn(utterance, decided, time.perf_counter(), start)
+        if pause.transcript is not None:
+            self._tasks.discard(pause.transcript)  # the turn owns it now: close() leaves it
+        turn = session._conversation_turn(
+            utterance,
+            decided,
+            time.perf_counter(),
+            start,
+            transcript=pause.transcript,
+            release=pause.release,
         )
+        session._start_turn(turn)
 
     # --------------------------------------------------------------- backchannels
 
     async def _judge_overlap(self, overlap: _Overlap, end: VadEvent, generation: int) -> None:
         """A short fragment over Лидия: a backchannel (she goes on) or words (she stops)?
 
-        The end-of-turn model first (~10-80 ms): a fragment that sounds finished on its own
-        («угу», «да», «понятно») may be a backchannel; one that does not is the start of an
-        interruption. Then a quick recognition, bounded by `BACKCHANNEL_RECOGNITION_S`,
-        catches short words that are not backchannels («Нет», «Стоп»); a late answer is
-        not waited for (the model's verdict stands).
+        Its first words, recognised fast within `BACKCHANNEL_RECOGNITION_S`, decide: sure
+        words that are not a backchannel («Нет», «Ещё вопрос») stop her; a sure backchannel,
+        or words the recogniser was unsure of, are a sound and she goes on. Without an answer
+        in time the end-of-turn model decides: a fragment that sounds finished on its own
+        («угу», «понятно») is a backchannel, one that does not starts an interruption.
         """
         session = self.session
         fragment = bytes(session.inbound[overlap.start : end.sample])
         voiced = end.voiced_end - overlap.onset
-        heard = bytes(session.inbound[overlap.start : end.decided])
-        finished = await self._complete(heard) >= self.settings.end_of_turn_threshold
-        text = await self._recognise(fragment) if finished else None
-        if finished and (text is None or is_backchannel(text)):
-            await self._record_backchannel(text, voiced)
+        heard = await self._first_words(fragment)
+        log.debug("call %s: over Лидия, heard %r", session.call_sid, heard)
+        if heard is not None:
+            words = interrupts(heard, self.settings.barge_in_min_confidence)
+        else:
+            audio = bytes(session.inbound[overlap.start : end.decided])
+            words = await self._complete(audio) < self.settings.end_of_turn_threshold
+        if not words:
+            await self._record_backchannel(heard, voiced)
             if self.utterance_start == overlap.start:
                 newer = self._latest_start if self._latest_start != overlap.start else None
                 self.utterance_start = newer if session.vad.in_speech else None
@@ -259,21 +375,36 @@ class TurnTaking:
             log.exception("end-of-turn model failed")
             return 0.0
 
-    async def _recognise(self, mulaw: bytes) -> str | None:
-        """The fragment's words, or None when recognition is off, failed or was too slow."""
+    async def _first_words(self, mulaw: bytes) -> HeardWords | None:
+        """The fragment's first words, or None when recognition is off, failed or was slow."""
         limit = self.settings.backchannel_recognition_s
         if limit <= 0:
             return None
         wav = wav_bytes(mulaw_to_pcm(mulaw), MULAW_SAMPLE_RATE)
         try:
-            return await asyncio.wait_for(self.session.ctx.orchestrator.transcribe(wav), limit)
+            coro = self.session.ctx.orchestrator.first_words(wav)
+            text, confidence = await asyncio.wait_for(coro, limit)
         except Exception as exc:
             log.info("call %s: fragment not recognised in time (%r)", self.session.call_sid, exc)
             return None
+        return HeardWords(text, confidence)
 
-    async def _record_backchannel(self, text: str | None, voiced: int) -> None:
+    async def _recognise_turn(self, mulaw: bytes) -> str | None:
+        """The utterance's words, recognised while the caller pauses; None if that failed."""
+        wav = wav_bytes(mulaw_to_pcm(mulaw), MULAW_SAMPLE_RATE)
+        try:
+            coro = self.session.ctx.orchestrator.transcribe(wav)
+            return await asyncio.wait_for(coro, RECOGNITION_TIMEOUT_S)
+        except Exception as exc:  # the turn then sends its audio: nothing is lost
+            log.info("call %s: speculative recognition failed (%r)", self.session.call_sid, exc)
+            return None
+
+    async def _record_backchannel(self, heard: HeardWords | None, voiced: int) -> None:
         if self.session.call_sid:
-            data = {"text": text, "voiced_ms": voiced * 1000 // MULAW_SAMPLE_RATE}
+            data: dict[str, Any] = {"voiced_ms": voiced * 1000 // MULAW_SAMPLE_RATE}
+            data["text"] = heard.text if heard is not None else None
+            if heard is not None:
+                data["confidence"] = round(heard.confidence, 3)
             await self.session.ctx.store.add_event(self.session.call_sid, "backchannel", data)
 
     # --------------------------------------------------------------- the record
@@ -281,6 +412,19 @@ class TurnTaking:
     def turn_continued(self, playback: Playback) -> bool:
         """Whether a cancelled turn answered a fragment the caller went on with (drop it)."""
         return playback.turn_index is not None and playback.sent_ms == 0 and playback.continued
+
+    def forget(self, turn_id: str) -> None:
+        """The orchestrator forgets a reply the caller never heard (in the background)."""
+        session = self.session
+
+        async def forget(call_sid: str) -> None:
+            try:
+                await session.ctx.orchestrator.forget_turn(call_sid, turn_id)
+            except OrchestratorError as exc:  # its history keeps a line; the call goes on
+                log.warning("call %s: unheard reply not forgotten (%s)", call_sid, exc)
+
+        if session.call_sid:
+            session.background.start(forget(session.call_sid))
 
     def drop_turn(self, turn_index: int) -> None:
         """The dropped turn's number is reused: the record has no gap, no empty turn."""
@@ -302,7 +446,7 @@ class TurnTaking:
         """The call is over: stop judging, and keep words the caller said but got no reply to."""
         for task in list(self._tasks):
             task.cancel()
-        self._pause = self._overlap = None
+        self._pause = self._overlap = self._overlap_ended = None
         try:
             await self._record_unanswered()
         except Exception:  # the rest of the record must still be closed
@@ -328,13 +472,19 @@ class TurnTaking:
     # --------------------------------------------------------------- fillers
 
     def with_filler(
-        self, events: AsyncIterator[dict[str, Any]], reply: StreamedReply
+        self,
+        events: AsyncIterator[dict[str, Any]],
+        reply: StreamedReply,
+        release: asyncio.Event | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """The reply's events, with a filler played if its audio is slow to come."""
+        """The reply's events, with a filler played if its audio is slow to come (never
+        while the reply is held: the caller may still be speaking)."""
         waited = float(reply.latencies.get("vad_wait_s", 0.0))
         deadline = reply.detected_at + self.settings.filler_delay_s - waited
 
         async def play() -> None:
+            if release is not None:
+                await release.wait()
             prompt = self.session.ctx.prompts.next_filler()
             if prompt is None:
                 return  # no filler in the cloned voice yet: silence beats a robot voice
@@ -366,7 +516,8 @@ class TurnTaking:
     def _samples(ms: int) -> int:
         return ms * MULAW_SAMPLE_RATE // 1000
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Awaitable[T]) -> asyncio.Task[T]:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task

@@ -1,4 +1,5 @@
-"""`GET /audio/{id}`: generated audio for Twilio's `<Play>` (unguessable ids, expiring)."""
+"""`GET /audio/{id}`: generated audio for Twilio's `<Play>` (unguessable ids, expiring), made
+by this replica or by any other sharing `AUDIO_CACHE_DIR` (`lidia.phone.audio_cache`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ router = APIRouter(tags=["twilio"])
     responses={200: media("Generated audio for <Play>", "audio/wav"), **error_responses(404)},
 )
 async def audio(audio_id: str, phone: PhoneDep) -> Response:
-    item = phone.audio.get(audio_id)
+    item = await phone.audio.fetch(audio_id)
     if item is None:
         raise HTTPException(status_code=404, detail="unknown or expired audio")
     return Response(item[0], media_type=item[1], headers={"Cache-Control": "no-store"})

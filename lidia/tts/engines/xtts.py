@@ -48,7 +48,7 @@ from lidia.tts.engines.latents_cache import (
     latents_key,
 )
 from lidia.tts.engines.xtts_audio import (
-    STREAM_HOLDBACK_S,
+    TAIL_FADE_MS,
     TailTrimmer,
     as_float_audio,
     clamp_speed,
@@ -83,7 +83,7 @@ GPT_SAMPLE_RATE = 22050  # the GPT conditioning encoder's rate
 SPEAKER_ENCODER_SAMPLE_RATE = 16000  # the HiFi-GAN speaker encoder's rate
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 # Audio a turn's first piece yields when callers share the model (`XttsStream.start_small`):
-# barely a syllable, so that four turns starting at once all speak within ~2 pieces' time.
+# barely a syllable, so that four turns starting at once all speak within ~1.5 pieces' time.
 SHARED_FIRST_AUDIO_S = 0.05
 
 
@@ -442,8 +442,9 @@ class XttsEngine:
         Arguments are checked now (errors raise here, not on the first `next`). Each
         `next` holds the model lock for one piece only, so streams of several callers may
         advance in turns (the GPT's per-sentence state is restored on every step); close
-        an abandoned iterator. The last `STREAM_HOLDBACK_S` of audio is held back so the
-        trailing-noise trim can apply to the end. `stream_mode` "linear" vocodes each
+        an abandoned iterator. The trailing-noise trim applies to the end as in
+        `synthesize`: `TailTrimmer` holds back only audio it could still cut (15 ms while
+        the voice is loud). `stream_mode` "linear" vocodes each
         latent once (`xtts_stream`); "coqui" re-decodes everything so far on every piece.
         """
         resolved = self._check_request(text, language, voice)
@@ -456,7 +457,7 @@ class XttsEngine:
             speed=clamp_speed(speed),
             chunk_tokens=self._stream_chunk_size,
         )
-        first_audio = int(self.sample_rate * (STREAM_HOLDBACK_S + SHARED_FIRST_AUDIO_S))
+        first_audio = int(self.sample_rate * (TAIL_FADE_MS / 1000 + SHARED_FIRST_AUDIO_S))
         return XttsStream(self._stream(source), source, first_audio)
 
     def _stream(self, source: PieceSource) -> Iterator[np.ndarray]:
@@ -521,7 +522,7 @@ class XttsStream(Iterator[np.ndarray]):
     ) -> None:
         self._pieces = pieces
         self._source = source
-        self._first_audio = first_audio  # samples past the tail hold-back, then some
+        self._first_audio = first_audio  # samples past the tail fade-out, then some
 
     def __next__(self) -> np.ndarray:
         return next(self._pieces)

@@ -2,8 +2,10 @@
 
 XTTS often ends a sentence with low hiss or breath; `trim_trailing_noise` cuts it so the
 pauses between chunks stay even. A stream cannot know its end in advance, so
-`TailTrimmer` keeps the last `STREAM_HOLDBACK_S` of audio back until the next piece (or
-the end, where the trim applies).
+`TailTrimmer` holds back only what the trim could still cut or fade: the audio after the
+last loud frame's `keep_ms`, and always the last `TAIL_FADE_MS` (the fade-out's length).
+While the voice is loud that is 15 ms, so the first piece of a stream plays at once; the
+streamed sentence is sample for sample what `trim_trailing_noise` makes of the whole.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import torch
 # XTTS changes speed by stretching GPT latents linearly before the vocoder; outside this
 # range the result slurs or chirps, so requests (OpenAI allows 0.25-4.0) are clamped.
 SPEED_RANGE = (0.5, 2.0)
-# Audio a stream keeps back until the next piece, so the end can still be trimmed.
-STREAM_HOLDBACK_S = 0.3
+# `trim_trailing_noise`'s defaults, shared with the stream's `TailTrimmer`.
+TAIL_FLOOR_DB = -35.0
+TAIL_KEEP_MS = 120.0
+TAIL_FADE_MS = 15.0  # also the least a stream holds back: the fade-out's reach
 
 
 def clamp_speed(speed: float) -> float:
@@ -37,9 +41,9 @@ def trim_trailing_noise(
     audio: np.ndarray,
     sample_rate: int,
     *,
-    floor_db: float = -35.0,
-    keep_ms: float = 120.0,
-    fade_ms: float = 15.0,
+    floor_db: float = TAIL_FLOOR_DB,
+    keep_ms: float = TAIL_KEEP_MS,
+    fade_ms: float = TAIL_FADE_MS,
     peak_rms: float | None = None,
 ) -> np.ndarray:
     """Cut the quiet tail XTTS often leaves after a sentence, then fade out.
@@ -72,27 +76,61 @@ def as_float_audio(wav: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 class TailTrimmer:
-    """Pieces of one streamed sentence in, the same audio out, its quiet tail trimmed."""
+    """Pieces of one streamed sentence in; out, as early as it is certain, exactly the
+    audio `trim_trailing_noise` would leave of the whole sentence.
+
+    Frames are counted from the sentence's first sample, as the one-shot trim counts them.
+    The peak only grows, and a frame that raises it is itself loud, so the last loud frame
+    only moves later: everything up to that frame's end + `keep_ms` − `fade_ms` is final
+    (the cut can only come later and its fade-out starts `fade_ms` before it).
+    """
 
     def __init__(self, sample_rate: int) -> None:
-        self._sample_rate = sample_rate
-        self._holdback = int(sample_rate * STREAM_HOLDBACK_S)
         self._frame = max(1, sample_rate // 50)
-        self._pending = np.zeros(0, dtype=np.float32)
+        self._keep = int(sample_rate * TAIL_KEEP_MS / 1000)
+        self._fade = int(sample_rate * TAIL_FADE_MS / 1000)
+        self._floor = 10 ** (TAIL_FLOOR_DB / 20)
+        self._pending = np.zeros(0, dtype=np.float32)  # audio from sample `_base` on
+        self._base = 0  # a frame boundary
+        self._emitted = 0  # samples returned so far
         self._peak_rms = 0.0
+        self._loud_end: int | None = None  # end of the last frame above the floor
+
+    @property
+    def held_back(self) -> int:
+        """Samples received but not yet returned."""
+        return self._base + len(self._pending) - self._emitted
 
     def push(self, piece: np.ndarray) -> np.ndarray:
-        """The audio that is certainly not the tail (possibly empty)."""
+        """The audio that is certainly kept as it is (possibly empty)."""
         audio = np.concatenate([self._pending, piece])
         if audio.size:
-            self._peak_rms = max(self._peak_rms, float(frame_rms(audio, self._frame).max()))
-        if len(audio) <= self._holdback:
-            self._pending = audio
-            return audio[:0]
-        self._pending = audio[-self._holdback :]
-        return audio[: -self._holdback]
+            energies = frame_rms(audio, self._frame)
+            self._peak_rms = max(self._peak_rms, float(energies.max()))
+            loud = np.flatnonzero(energies > self._peak_rms * self._floor)
+            if loud.size:
+                end = self._base + (int(loud[-1]) + 1) * self._frame
+                self._loud_end = max(self._loud_end or 0, end)
+        total = self._base + len(audio)
+        if self._loud_end is None:  # silence so far: nothing is known yet
+            final = self._emitted
+        else:
+            final = max(self._emitted, min(total, self._loud_end + self._keep) - self._fade)
+        out = audio[self._emitted - self._base : final - self._base]
+        self._emitted = final
+        base = final - final % self._frame
+        self._pending = audio[base - self._base :]
+        self._base = base
+        return out
 
     def finish(self) -> np.ndarray:
-        """The held-back end, trimmed and faded."""
-        peak = self._peak_rms or None
-        return trim_trailing_noise(self._pending, self._sample_rate, peak_rms=peak)
+        """The held-back end, cut and faded as `trim_trailing_noise` cuts the whole."""
+        rest = self._pending[self._emitted - self._base :].copy()
+        if self._loud_end is None:  # all silence: the one-shot trim keeps it as it is
+            return rest
+        cut = min(self._base + len(self._pending), self._loud_end + self._keep)
+        rest = rest[: cut - self._emitted]
+        fade = min(cut, self._fade)
+        if fade:
+            rest[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+        return rest

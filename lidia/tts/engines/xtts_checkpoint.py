@@ -2,7 +2,8 @@
 
 The released `model.pth` pickles an `XttsConfig`, and coqui rewrites such a file in place
 on its first load; `checkpoint_pickles_config` tells without loading the weights, so a
-read-only mount fails with a clear message instead of deep inside coqui.
+read-only mount fails with a clear message instead of deep inside coqui. Once loaded, the
+vocoder's weight normalisation is folded into its weights (`fold_vocoder_weight_norm`).
 """
 
 from __future__ import annotations
@@ -91,5 +92,25 @@ def load_model(checkpoint_dir: Path, device: torch.device) -> tuple[Xtts, XttsCo
     # `Xtts(config)` is what the deprecated `Xtts.init_from_config(config)` returns.
     model = Xtts(config)
     model.load_checkpoint(config, checkpoint_dir=str(checkpoint_dir), eval=True)
+    fold_vocoder_weight_norm(model)
     model.to(device)
     return model, config
+
+
+def fold_vocoder_weight_norm(model: Xtts) -> int:
+    """Fold HiFi-GAN's weight normalisation into plain weights; returns how many layers.
+
+    coqui's `Xtts.load_checkpoint` leaves the decoder's 76 convolutions parametrized, so
+    every decoder call recomputes each weight from its direction and norm: about a tenth
+    of a vocoding step, in many small parallel ops, paid once per streamed piece and
+    stalling when other processes share the CPU. For inference the folded weight is the
+    same tensor (coqui's own `HifiDecoder.load_checkpoint(eval=True)` does this).
+    """
+    from torch.nn.utils import parametrize
+
+    folded = 0
+    for module in model.hifigan_decoder.waveform_decoder.modules():
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+            folded += 1
+    return folded

@@ -257,6 +257,7 @@ async def test_a_model_column_without_its_revision_is_reported(database: Databas
         "message_reason",
         "message_summary",
         "reply_offset_s",  # revision 0004 (turns)
+        "stream_claimed_at",  # revision 0005 (calls)
     ]
     tables = sorted(diff[1].name for diff in diffs if diff[0] == "add_table")
     assert tables == ["deliveries"]  # revision 0003
