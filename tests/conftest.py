@@ -11,6 +11,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+# Imported at collection, not lazily by hypothesis's pytest plugin at the end of the session:
+# that late import is rewritten by pytest, and CPython 3.11.7's AST check then fails with
+# "AST constructor recursion depth mismatch" after a caught RecursionError in some test (the
+# run passes, pytest exits 1).
+import hypothesis.internal.observability  # noqa: F401
 import pytest
 from fastapi.testclient import TestClient
 

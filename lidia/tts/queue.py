@@ -12,10 +12,11 @@ utterances that want it. A streamed utterance is granted the engine one *piece* 
   turn starts speaking after at most the piece now in the engine; when other utterances
   share the engine, that first piece is asked to be small (`start_small`, see
   `ShortFirstPiece`), so several turns starting at once all speak early;
-- cancellation (client gone, barge-in) stops the engine's work after its current piece;
-  a running worker thread cannot be stopped, so the engine stays taken (and the
-  utterance counted in `depth`) until that piece returns and the engine's iterator is
-  closed: the next caller never runs the model beside an orphaned call.
+- cancellation (client gone, barge-in) stops the engine's work within its current piece
+  (an `Abortable` stream, XTTS, stops at its next GPT token; others after the piece); a
+  running worker thread cannot be killed, so the engine stays taken (and the utterance
+  counted in `depth`) until that call returns and the engine's iterator is closed: the
+  next caller never runs the model beside an orphaned call.
 """
 
 from __future__ import annotations
@@ -56,6 +57,16 @@ class ShortFirstPiece(Protocol):
     """
 
     def start_small(self) -> None: ...
+
+
+@runtime_checkable
+class Abortable(Protocol):
+    """An engine stream iterator whose piece in synthesis can stop early (XTTS).
+
+    Optional: when its utterance is cancelled mid-piece, the queue calls `abort()` from the
+    event loop (thread-safe), so the engine is free in less than a piece."""
+
+    def abort(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -145,6 +156,11 @@ class _BlockingIteration:
         item = next(self._iterator, _END)
         self.exhausted = item is _END
         return item
+
+    def abort(self) -> None:
+        """The utterance is gone: its piece in synthesis may stop early."""
+        if isinstance(iterator := self._iterator, Abortable):
+            iterator.abort()
 
     def close(self) -> None:
         close = getattr(self._iterator, "close", None)
@@ -269,6 +285,8 @@ class EngineQueue:
         try:
             item = await asyncio.shield(running)  # cancelling us must not orphan the engine
         except BaseException:  # cancelled or failed: close the iterator, then hand on
+            if not running.done():
+                iteration.abort()  # nobody waits for this piece: stop it early
             self._release_when_done(ticket, running, iteration)
             raise
         self._rotation.release()

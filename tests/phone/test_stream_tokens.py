@@ -15,10 +15,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-# Imported at collection, not lazily by hypothesis's pytest plugin at the end of the session:
-# that late import is rewritten by pytest, and CPython 3.11.7's AST check then fails with
-# "AST constructor recursion depth mismatch" after these tests (the run passes, pytest exits 1).
-import hypothesis.internal.observability  # noqa: F401
 import pytest
 
 from lidia.phone.app import create_app

@@ -535,6 +535,13 @@ class XttsStream(Iterator[np.ndarray]):
         if start_small is not None:
             start_small(self._first_audio)
 
+    def abort(self) -> None:
+        """From the event loop: the piece in synthesis stops early (the queue's
+        `Abortable`); coqui's mode finishes its piece."""
+        abort = getattr(self._source, "abort", None)
+        if abort is not None:
+            abort()
+
 
 def _dtype_name(dtype: torch.dtype | None) -> str:
     return "off" if dtype is None else str(dtype).removeprefix("torch.")

@@ -264,12 +264,16 @@ class GptLatents:
             **sampling.as_kwargs(),
         )
         self.finished = False
+        self.aborted = False  # set from another thread: stop at the next token
 
     def take(self, count: int) -> torch.Tensor:
         """Up to `count` latents `[n, channels]`; fewer (and `finished`) at the end."""
         self._model.gpt.gpt_inference.store_prefix_emb(self._prefix)
         latents: list[torch.Tensor] = []
         while len(latents) < count and not self.finished:
+            if self.aborted:  # the caller is gone: free the model now, not after the piece
+                self.finished = True
+                break
             step = next(self._steps, None)
             if step is None:
                 self.finished = True
@@ -315,6 +319,7 @@ class LinearPieces:
         self._vocoder: WindowedVocoder | None = None
         self._first_audio: int | None = None  # samples the first piece must yield, if small
         self._first_take: int | None = None
+        self._aborted = False
 
     def start_small(self, samples: int) -> None:
         """Make the first piece the fewest tokens that yield `samples` of audio (never
@@ -352,14 +357,23 @@ class LinearPieces:
                 return tokens
         return self._chunk
 
+    def abort(self) -> None:
+        """From any thread: the piece being made stops at its next GPT token (no audio)."""
+        self._aborted = True
+        if self._gpt is not None:
+            self._gpt.aborted = True
+
     def next_piece(self) -> torch.Tensor | None:
         if self._gpt is None:
             self._start()
         assert self._gpt is not None and self._vocoder is not None
+        self._gpt.aborted = self._aborted
         while not self._gpt.finished:
             frames = self._gpt.take(self._first_take or self._chunk)
             self._first_take = None
             self._chunk = min(self._chunk * 2, self._max_chunk)
+            if self._gpt.aborted:
+                return None  # nobody will hear it: skip the vocoder too
             audio = self._vocode(frames, final=self._gpt.finished)
             if audio.numel():
                 return audio

@@ -203,6 +203,18 @@ def test_closing_a_stream_frees_the_model(engine: XttsEngine) -> None:
     assert done.wait(timeout=300)
 
 
+def test_an_aborted_piece_stops_at_its_next_token_with_no_audio(engine: XttsEngine) -> None:
+    # What the queue does when the caller hangs up mid-piece (`Abortable`).
+    whole = engine.synthesize_stream(TEXT, "ru")
+    pieces = [len(piece) for piece in whole]
+    stream = engine.synthesize_stream(TEXT, "ru")
+    first = next(stream)
+    stream.abort()
+    rest = [len(piece) for piece in stream]  # at most the tail the trim held back
+    assert len(pieces) > 2 and len(rest) <= 1
+    assert len(first) + sum(rest) < sum(pieces) // 2
+
+
 # --- Precision, warm-up, settings ------------------------------------------------------------
 
 
