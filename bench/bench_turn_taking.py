@@ -6,18 +6,21 @@ Measured directly on the policy, not through whole scripted calls (one call per 
 would spend most of the run in webhooks and greetings): `tests/support/turn_harness.py`
 feeds each utterance frame by frame, at Twilio's real-time pace, through the phone's real
 `TurnTaking`, Silero VAD and Smart Turn model, in a real phone context. What needs the
-orchestrator is served by a live one on 127.0.0.1 (Whisper base for `/stt` of short fragments
-and for each turn, RHVoice, the fake OpenAI LLM): a started turn streams `/process_call` and
-its first audio event is "the first reply frame".
+orchestrator is served by a live one on 127.0.0.1 (Whisper base for `/stt`, whole and
+`fragment`, RHVoice, the fake OpenAI LLM): a turn streams `/process_call` and its first audio
+event is "the first reply frame". A speculative reply (prepared in a pause, held) counts as an
+answer when it is released, that is when the caller would hear it, and its first frame is
+timed from then at the earliest; one the caller talked over was never heard and is no answer.
 
-- false cut-offs: 10 sentences with a 0.4–0.8 s pause at a mid-sentence word gap; a turn
-  started before the caller's last word                                     (goal ≤ 5 %)
+- false cut-offs: 10 sentences with a 0.4–0.8 s pause at a mid-sentence word gap; an answer
+  before the caller's last word                                             (goal ≤ 5 %)
 - backchannels taken as interruptions: «угу», «ага», «да», ... over Лидия's reply, `clear`
   sent                                                                      (goal ≤ 10 %)
 - interruption → `clear` p95: a real interruption's first voiced frame → `clear` (goal ≤ 0.6 s)
 - end of a complete utterance → first reply frame, p50/p95, against the old rule
-  (`END_OF_TURN_MODEL=false`: 300 ms of VAD silence) in the same run, interleaved
-                                                                   (goal: ratio p50 ≤ 1.0)
+  (`END_OF_TURN_MODEL=false`: 300 ms of VAD silence) in the same run, interleaved; the goal
+  ratios are over the sentences both rules heard whole (a rule that answered a fragment
+  "replies" to the fragment), the ratios over all of them are printed too  (goal: ≤ 1.0)
 """
 
 from __future__ import annotations

@@ -48,7 +48,6 @@ from lidia.phone.retention import purge_old_calls
 
 PAGE_SIZE = 25
 MAX_EXPORT_ROWS = 100_000
-PLAYGROUND_ENGINES = ["", "xtts", "rhvoice", "espeak"]  # "" = the orchestrator's choice
 MAX_PLAYGROUND_CHARS = 1000
 
 ADMIN_DIR = Path(__file__).resolve().parent
@@ -311,9 +310,11 @@ async def run_retention(user: PostUser, phone: Phone) -> RedirectResponse:
 @router.get("/playground", response_class=HTMLResponse)
 async def playground(request: Request, user: AdminUser, phone: Phone) -> HTMLResponse:
     status: VoiceStatus | None = None
+    engines: list[str] = []  # the orchestrator's registry: the phone service knows no engine
     try:
         voices = await phone.orchestrator.voices()
         status = voice_status(await phone.orchestrator.health_report())
+        engines = await phone.orchestrator.tts_engines()
         error = None
     except OrchestratorError as exc:
         voices, error = [], str(exc)
@@ -323,7 +324,7 @@ async def playground(request: Request, user: AdminUser, phone: Phone) -> HTMLRes
         user,
         voices=[{**voice, "label": voice_label(voice, status)} for voice in voices],
         voice_status=status,
-        engines=PLAYGROUND_ENGINES,
+        engines=["", *engines],  # "" = the orchestrator's choice
         voices_error=error,
         max_chars=MAX_PLAYGROUND_CHARS,
     )
@@ -340,9 +341,9 @@ async def playground_speak(
     """The orchestrator's `/tts` for the typed text, as WAV (502 with the reason on failure)."""
     if not text.strip():
         raise HTTPException(status_code=400, detail="введите текст, который нужно озвучить")
-    if engine not in PLAYGROUND_ENGINES:
-        raise HTTPException(status_code=400, detail=f"неизвестный движок {engine!r}")
     try:
+        if engine and engine not in await phone.orchestrator.tts_engines():
+            raise HTTPException(status_code=400, detail=f"неизвестный движок {engine!r}")
         wav = await phone.orchestrator.tts_wav(
             text, phone.settings.tts_language, voice=voice or None, engine=engine or None
         )

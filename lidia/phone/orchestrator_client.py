@@ -61,6 +61,11 @@ class OrchestratorClient:
         response = await self._request("POST", "/tts", json=body)
         return response.content
 
+    async def tts_engines(self) -> list[str]:
+        """The TTS engine names `/tts` accepts (`GET /`)."""
+        response = await self._request("GET", "/")
+        return [str(name) for name in response.json().get("tts_engines", [])]
+
     async def voices(self) -> list[dict[str, Any]]:
         """The orchestrator's voices (`GET /v1/audio/voices`): `[{"id", "name"}, ...]`."""
         response = await self._request("GET", "/v1/audio/voices")

@@ -50,6 +50,7 @@ def test_root_names_the_service_engines_and_endpoints(client: TestClient) -> Non
     assert "Лидия" in body["service"]
     assert body["engines"]["tts"] == "rhvoice"
     assert body["engines"]["stt"]["engine"] == "faster-whisper"
+    assert body["tts_engines"] == ["xtts", "rhvoice", "espeak"]  # what /tts accepts by name
     for endpoint in (
         "GET /health",
         "POST /tts",

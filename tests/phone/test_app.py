@@ -8,6 +8,7 @@ import asyncio
 import base64
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -237,3 +238,22 @@ def test_a_garbled_call_duration_still_finishes_the_call(gather_phone: Phone) ->
     record = asyncio.run(gather_phone.store.get_call(call_sid))
     assert record is not None and record.status == "completed"
     assert record.duration_s is not None and record.duration_s < 60  # measured by us instead
+
+
+def test_a_message_and_status_for_a_call_with_no_record_recreate_it(
+    gather_phone: Phone, recordings: str
+) -> None:
+    # The record of a refused call is written after the busy answer; a crash in between
+    # loses it. Twilio's later callbacks carry the call's own fields: nothing else is lost.
+    call_sid = new_call_sid()
+    form = webhook_form(call_sid, RecordingUrl=f"{recordings}/Recordings/RE7", RecordingSid="RE7")
+    root = twiml(post(gather_phone, "/twilio/recording?purpose=message", form))
+    assert root.find("Hangup") is not None
+    post(gather_phone, "/twilio/status", webhook_form(call_sid, CallStatus="completed"))
+
+    record = asyncio.run(gather_phone.store.get_call(call_sid))
+    assert record is not None and record.status == "completed" and record.outcome == "message"
+    assert record.message_audio_path and Path(record.message_audio_path).stat().st_size > 1000
+    assert record.from_number == webhook_form(call_sid)["From"]
+    events = [e.kind for e in asyncio.run(gather_phone.store.events(call_sid))]
+    assert events.count("record_recreated") == 1

@@ -10,6 +10,7 @@ from lidia.orchestrator.deps import ServicesDep
 from lidia.orchestrator.metrics import loaded_engine_names
 from lidia.orchestrator.queued_stt import QueuedSpeechToText
 from lidia.orchestrator.services import Services
+from lidia.tts import registry
 from lidia.tts.registry import CLONED_ENGINE, wants_cloned_voice
 
 SERVICE_NAME = "AI Secretary Лидия — orchestrator"
@@ -20,7 +21,8 @@ router = APIRouter(tags=["service"])
 
 @router.get("/")
 async def service_info(request: Request, services: ServicesDep) -> dict:
-    """Service name, version, active engines and the list of endpoints."""
+    """Service name, version, active engines, the TTS engines `/tts` accepts by name, and the
+    list of endpoints."""
     return {
         "service": SERVICE_NAME,
         "version": VERSION,
@@ -29,6 +31,7 @@ async def service_info(request: Request, services: ServicesDep) -> dict:
             "tts": services.voice.primary if services.voice else None,
             "llm": services.llm_health.snapshot(),
         },
+        "tts_engines": list(registry.names()),
         "endpoints": _endpoints(request),
     }
 

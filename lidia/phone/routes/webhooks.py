@@ -89,6 +89,7 @@ async def twilio_status(form: TwilioForm, phone: PhoneDep) -> Response:
     try:
         if is_call_sid(call_sid):
             await phone.capacity.records_pending.settled(call_sid)  # a refused call's record
+            await _ensure_record(phone, form)
             status = form.get("CallStatus", "completed")
             duration = _seconds(form.get("CallDuration"))
             await phone.store.finish_call(call_sid, status=status, duration_s=duration)
@@ -213,6 +214,20 @@ async def _create_record(phone: PhoneContext, form: dict[str, str]) -> bool:
     )
 
 
+async def _ensure_record(phone: PhoneContext, form: dict[str, str]) -> None:
+    """A callback for a call we hold no record of (its first write was lost in a crash,
+    e.g. a refused call's, written after the busy answer): the record is made from the
+    callback's own fields, so the call's message and status are still kept."""
+    call_sid = form["CallSid"]
+    try:
+        known = await phone.store.get_call(call_sid) is not None
+    except Exception:  # the database is down: the journal keeps what the callback writes
+        return
+    if not known and await _create_record(phone, form):
+        log.warning("call %s: no record found at its callback; recreated from it", call_sid)
+        await phone.store.add_event(call_sid, "record_recreated", {})
+
+
 async def _all_lines_busy(request: Request, phone: PhoneContext, form: dict[str, str]) -> Response:
     """Beyond MAX_CONCURRENT_CALLS: «все линии заняты» at once, then a message (capacity.py).
 
@@ -304,6 +319,7 @@ async def _recording(request: Request, phone: PhoneContext, form: dict[str, str]
     """A `<Record>` finished: the caller's message (`?purpose=message`), or a turn."""
     call_sid = form["CallSid"]
     await phone.capacity.records_pending.settled(call_sid)  # a refused call's record
+    await _ensure_record(phone, form)
     recording = await fetch_recording(phone.settings, form["RecordingUrl"])
     if request.query_params.get("purpose", "turn") == "message":
         path = await _save(phone, call_sid, MESSAGE_FILE, recording)
