@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lidia.audio.codecs import CONTENT_TYPES
+from lidia.core.disconnect import ClientGone, unless_client_leaves
 from lidia.core.openapi import SPEAKABLE, error_responses, media
 from lidia.orchestrator.deps import SettingsDep, SttDep, VoiceDep
 from lidia.orchestrator.metrics import engine_metrics
@@ -24,6 +25,7 @@ from lidia.stt.base import Transcript
 from lidia.tts import registry
 
 router = APIRouter(tags=["speech"])
+CLIENT_CLOSED_REQUEST = 499  # nginx's code for it: nobody reads it, the access log shows it
 AUDIO_MEDIA_TYPES = sorted({ct.split(";")[0] for ct in CONTENT_TYPES.values()})
 
 
@@ -97,11 +99,15 @@ async def speech_to_text(
     """Transcribe an uploaded recording."""
     data = await read_upload(audio, max_bytes=settings.stt_max_bytes, field="audio")
     language = resolve_language(language, settings.stt_language)
-    if fragment:
-        words = await fragment_bytes(stt, data, language)
-        return {"text": words.text, "language": words.language, "confidence": words.confidence}
-    started = time.perf_counter()
-    transcript = await transcribe_bytes(stt, data, language, audio_field="audio")
+    try:  # a client that gave up (a caller who went on speaking) frees its place in the queue
+        if fragment:
+            words = await unless_client_leaves(http, fragment_bytes(stt, data, language))
+            return {"text": words.text, "language": words.language, "confidence": words.confidence}
+        started = time.perf_counter()
+        work = transcribe_bytes(stt, data, language, audio_field="audio")
+        transcript = await unless_client_leaves(http, work)
+    except ClientGone:
+        return Response(status_code=CLIENT_CLOSED_REQUEST)  # type: ignore[return-value]
     if metrics := engine_metrics(http.app):
         metrics.observe_transcription(stt.name, time.perf_counter() - started)
     return transcript_json(transcript)
