@@ -28,15 +28,13 @@ def compose_command() -> list[str]:
     raise AssertionError  # unreachable: service_missing skips or fails
 
 
-@pytest.fixture(scope="module")
-def compose_config(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """`docker compose config` output for the project as a user sets it up (.env copied)."""
-    folder = tmp_path_factory.mktemp("compose")
-    shutil.copy(PROJECT_DIR / "docker-compose.yml", folder)
-    shutil.copy(PROJECT_DIR / "Dockerfile", folder)
+def compose_config_of(folder: Path, *options: str) -> dict:
+    """`docker compose [options] config` for the project as a user sets it up (.env copied)."""
+    for name in ("docker-compose.yml", "Dockerfile"):
+        shutil.copy(PROJECT_DIR / name, folder)
     shutil.copy(PROJECT_DIR / ".env.example", folder / ".env")
     done = subprocess.run(
-        [*compose_command(), "config"],
+        [*compose_command(), *options, "config"],
         cwd=folder,
         capture_output=True,
         text=True,
@@ -45,6 +43,12 @@ def compose_config(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def compose_config(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`docker compose config` output for the project as a user sets it up (.env copied)."""
+    return compose_config_of(tmp_path_factory.mktemp("compose"))
 
 
 def test_compose_reserves_both_gpus_for_the_orchestrator(compose_config: dict) -> None:
@@ -135,21 +139,9 @@ def test_install_is_idempotent_and_pins_torch_first() -> None:
 def scale_config(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """`docker compose --profile scale config`: the replicas behind nginx."""
     folder = tmp_path_factory.mktemp("compose-scale")
-    for name in ("docker-compose.yml", "Dockerfile"):
-        shutil.copy(PROJECT_DIR / name, folder)
-    shutil.copy(PROJECT_DIR / ".env.example", folder / ".env")
     (folder / "deploy" / "nginx").mkdir(parents=True)
     shutil.copy(PROJECT_DIR / "deploy" / "nginx" / "lidia.conf", folder / "deploy" / "nginx")
-    done = subprocess.run(
-        [*compose_command(), "--profile", "scale", "config"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return yaml.safe_load(done.stdout)
+    return compose_config_of(folder, "--profile", "scale")
 
 
 def test_default_profile_is_the_single_box(compose_config: dict) -> None:

@@ -17,15 +17,14 @@ worker thread, never on the event loop.
 from __future__ import annotations
 
 import importlib.util
-import threading
 from functools import cache
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 from faster_whisper.feature_extractor import FeatureExtractor
 
 from lidia.audio.codecs import resample
+from lidia.audio.onnx import shared_session
 
 MODEL_RATE = 16000
 WINDOW_S = 8
@@ -50,25 +49,10 @@ def smart_turn_model_path() -> Path:
 
 
 @cache
-def _session(path: str) -> onnxruntime.InferenceSession:
-    # One thread per run: twenty calls must not each grab every core.
-    options = onnxruntime.SessionOptions()
-    options.inter_op_num_threads = 1
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 4
-    return onnxruntime.InferenceSession(
-        path, providers=["CPUExecutionProvider"], sess_options=options
-    )
-
-
-@cache
 def _features() -> FeatureExtractor:
     return FeatureExtractor(
         feature_size=80, sampling_rate=MODEL_RATE, hop_length=160, chunk_length=WINDOW_S, n_fft=400
     )
-
-
-_load_lock = threading.Lock()
 
 
 def last_window(samples_16k: np.ndarray) -> np.ndarray:
@@ -83,9 +67,8 @@ class EndOfTurnModel:
     """P(turn complete) for the audio of one utterance so far. Thread-safe; share one."""
 
     def __init__(self, model_path: Path | None = None) -> None:
-        with _load_lock:
-            self._session = _session(str(model_path or smart_turn_model_path()))
-            self._extractor = _features()
+        self._session = shared_session(model_path or smart_turn_model_path())
+        self._extractor = _features()  # cached: built once, shared read-only
         self._input = self._session.get_inputs()[0].name
 
     def probability(self, samples: np.ndarray, sample_rate: int = MODEL_RATE) -> float:

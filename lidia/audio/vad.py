@@ -17,15 +17,15 @@ Turn-taking rules (like Silero's own `get_speech_timestamps`, but online):
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import onnxruntime
 import soxr
+
+from lidia.audio.onnx import shared_session
 
 PHONE_RATE = 8000
 MODEL_RATE = 16000
@@ -46,25 +46,9 @@ def silero_model_path() -> Path:
     return path
 
 
-@cache
-def _session(path: str) -> onnxruntime.InferenceSession:
-    # One small thread per run: many concurrent calls must not fight over all the cores.
-    options = onnxruntime.SessionOptions()
-    options.inter_op_num_threads = 1
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 4
-    return onnxruntime.InferenceSession(
-        path, providers=["CPUExecutionProvider"], sess_options=options
-    )
-
-
-_session_lock = threading.Lock()
-
-
 def load_session(path: Path | None = None) -> onnxruntime.InferenceSession:
     """The shared ONNX session (loaded on first use; ~20 ms). Thread-safe."""
-    with _session_lock:
-        return _session(str(path or silero_model_path()))
+    return shared_session(path or silero_model_path())
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ encoding the audio (wav, mp3, opus...) on `ENCODING`, never on asyncio's shared 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
 
+import numpy as np
 from starlette.datastructures import UploadFile
 
 from lidia.audio.codecs import CONTENT_TYPES, decode_audio, encode_audio
@@ -86,10 +87,7 @@ def check_stt_language(stt: SpeechToText, language: str | None) -> None:
 async def fragment_bytes(stt: SpeechToText, data: bytes, language: str | None) -> Fragment:
     """The first words of a short uploaded fragment, fast (`SpeechToText.transcribe_fragment`),
     off the event loop like `transcribe_bytes`."""
-    check_stt_language(stt, language)
-    run = stt.run if isinstance(stt, QueuedSpeechToText) else asyncio.to_thread
-    with route_fields(**{AUDIO_FIELD: "audio"}):  # /stt's upload field
-        samples = await run(decode_audio, data, sample_rate=STT_SAMPLE_RATE)
+    run, samples = await _decoded(stt, data, language, "audio")  # /stt's upload field
     return await run(stt.transcribe_fragment, samples, language)
 
 
@@ -107,10 +105,7 @@ async def transcribe_bytes(
     own executor when the services gave it one (`QueuedSpeechToText`), else a worker thread.
 
     `audio_field` is the route's name for the upload: errors about the audio name it."""
-    check_stt_language(stt, language)
-    run = stt.run if isinstance(stt, QueuedSpeechToText) else asyncio.to_thread
-    with route_fields(**{AUDIO_FIELD: audio_field}):
-        samples = await run(decode_audio, data, sample_rate=STT_SAMPLE_RATE)
+    run, samples = await _decoded(stt, data, language, audio_field)
     return await run(
         stt.transcribe,
         samples,
@@ -119,6 +114,18 @@ async def transcribe_bytes(
         temperature=temperature,
         word_timestamps=word_timestamps,
     )
+
+
+async def _decoded(
+    stt: SpeechToText, data: bytes, language: str | None, audio_field: str
+) -> tuple[Callable[..., Awaitable[Any]], np.ndarray]:
+    """The language checked, the upload decoded to 16 kHz, and where STT work runs: the
+    engine's own executor when the services gave it one, else a worker thread."""
+    check_stt_language(stt, language)
+    run = stt.run if isinstance(stt, QueuedSpeechToText) else asyncio.to_thread
+    with route_fields(**{AUDIO_FIELD: audio_field}):
+        samples = await run(decode_audio, data, sample_rate=STT_SAMPLE_RATE)
+    return run, samples
 
 
 async def synthesize_bytes(
