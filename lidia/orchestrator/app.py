@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from lidia.core.clock import Clock
 from lidia.core.error_handlers import install_error_handlers
 from lidia.core.limits import install_json_limits
 from lidia.core.rate_limit import FailureLimiter
@@ -44,15 +45,17 @@ def create_app(
     stt: SpeechToText | None = None,
     llm: ChatModel | None = None,
     tts: SpeechSynthesizer | VoiceService | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
-    """Build the orchestrator. Engines not passed in are loaded once, in the lifespan."""
+    """Build the orchestrator. Engines not passed in are loaded once, in the lifespan.
+    `clock` tells calendar time to whatever decides by date (tests pass a `FixedClock`)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for folder in (settings.temp_dir, settings.models_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        services = await build_services(settings, stt=stt, llm=llm, tts=tts)
+        services = await build_services(settings, stt=stt, llm=llm, tts=tts, clock=clock)
         app.state.services = services
         log.info("orchestrator ready on port %s", settings.orchestrator_port)
         try:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from lidia.core.clock import SYSTEM_CLOCK, Clock
 from lidia.core.settings import Settings
 from lidia.llm.base import ChatModel
 from lidia.llm.health import LLMHealth
@@ -40,6 +41,7 @@ class Services:
     llm_health: LLMHealth
     sessions: SessionStore
     chat_model: ChatModel | None
+    clock: Clock = SYSTEM_CLOCK  # calendar time: the persona's "today", booking
     # Engines passed in by the caller belong to the caller: only close what we loaded.
     owns_voice: bool = True
     owns_chat_model: bool = True
@@ -105,6 +107,7 @@ async def build_services(
     stt: SpeechToText | None = None,
     llm: ChatModel | None = None,
     tts: SpeechSynthesizer | VoiceService | None = None,
+    clock: Clock | None = None,
 ) -> Services:
     """Load whatever was not injected. Injected engines are used as they are.
     A TTS_ENGINE that names no engine stops the start (ValueError), like a bad setting."""
@@ -130,6 +133,7 @@ async def build_services(
     secretary = Secretary(chat_model, sessions, settings, llm_health)
     return Services(
         settings=settings,
+        clock=clock or SYSTEM_CLOCK,
         stt=with_own_executor(stt_engine, settings),
         stt_error=stt_error,
         voice=voice,

@@ -31,6 +31,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from lidia.admin import install_admin
+from lidia.core.clock import Clock
 from lidia.core.error_handlers import install_error_handlers
 from lidia.core.limits import install_json_limits
 from lidia.core.metrics import install_metrics
@@ -49,14 +50,16 @@ def create_app(
     *,
     orchestrator_url: str | None = None,
     call_store: CallStore | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
-    """Build the phone service. A `call_store` passed in is started here but not closed."""
+    """Build the phone service. A `call_store` passed in is started here but not closed.
+    `clock` tells calendar time to whatever decides by date (tests pass a `FixedClock`)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with running_context(
-            settings, orchestrator_url=orchestrator_url, call_store=call_store
+            settings, orchestrator_url=orchestrator_url, call_store=call_store, clock=clock
         ) as phone:
             app.state.phone = phone
             log.info("phone service ready on port %s", settings.phone_service_port)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from lidia.core.clock import SYSTEM_CLOCK, Clock
 from lidia.core.settings import Settings
 from lidia.phone import call_files
 from lidia.phone.audio_cache import AudioCache
@@ -59,6 +60,7 @@ class PhoneContext:
     background: set[asyncio.Task[Any]] = field(default_factory=set)  # awaited at shutdown
     # VAD and end-of-turn inference: its own bounded pool, shut down with the app.
     inference: PhoneInference = field(default_factory=PhoneInference)
+    clock: Clock = SYSTEM_CLOCK  # calendar time: hours, backoff, retention, the dashboard
 
     def in_background(self, work: Awaitable[Any]) -> None:
         """Run `work` after the response (e.g. message extraction after a status callback)."""
@@ -87,6 +89,7 @@ async def running_context(
     *,
     orchestrator_url: str | None = None,
     call_store: CallStore | None = None,
+    clock: Clock | None = None,
 ) -> AsyncIterator[PhoneContext]:
     """The context for one app lifetime. A `call_store` passed in is started, never closed."""
     with contextlib.suppress(OSError):  # a read-only calls disk must not stop the service
@@ -109,6 +112,7 @@ async def running_context(
             outbox=start_outbox(settings, store),
             capacity=CallCapacity.from_settings(settings),
             inference=PhoneInference(settings.phone_inference_threads),
+            clock=clock or SYSTEM_CLOCK,
         )
         try:
             yield ctx
