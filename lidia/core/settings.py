@@ -191,6 +191,20 @@ class Settings(BaseSettings):
     knowledge_file: Path | None = None  # Markdown about the company, put into the persona
     twilio_api_base_url: str = "https://api.twilio.com"  # the only host given the credentials
 
+    # --- Appointments in the owner's CalDAV calendar (issue 21); off while the URL is unset -
+    booking_caldav_url: str | None = None  # e.g. https://caldav.yandex.ru
+    booking_caldav_username: str | None = None
+    booking_caldav_password: SecretStr | None = None  # an app password, not the account's
+    booking_calendar: str | None = None  # the calendar written to, by display name
+    booking_busy_calendars: str = ""  # more calendars whose events block time, ";"-separated
+    booking_hours: str = "Mo-Fr 09:00-18:00"  # TRANSFER_HOURS' syntax, in TIMEZONE
+    booking_services: str = "Консультация=30"  # "Консультация=30; Стрижка=60": minutes
+    booking_slot_step_min: int = Field(default=30, ge=5, le=240)
+    booking_buffer_min: int = Field(default=0, ge=0, le=240)
+    booking_min_notice_min: int = Field(default=60, ge=0)
+    booking_horizon_days: int = Field(default=30, ge=1, le=366)
+    booking_database: str | None = None  # None: DATABASE_URL, else SQLite calls_log/bookings.db
+
     # --- Capacity and graceful overload (issue 15) ------------------------------------------
     stt_workers: int = Field(default=1, ge=1, le=32)  # threads of the STT engine's own executor
     # Calls beyond it hear BUSY_TEXT. 3: measured on the 2-CPU dev box (tiny.en, RHVoice) by
@@ -211,7 +225,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r} (an IANA name: Europe/Moscow)") from exc
         return value
 
-    @field_validator("transfer_hours")
+    @field_validator("transfer_hours", "booking_hours")
     @classmethod
     def _readable_transfer_hours(cls, value: str | None) -> str | None:
         if value is not None:
