@@ -115,3 +115,8 @@ def route_fields(**names: str) -> Iterator[None]:
         if exc.param in names:
             exc.param = names[exc.param]
         raise
+
+
+class UnknownActionError(LidiaError):
+    status_code = 422
+    code = "unknown_action"

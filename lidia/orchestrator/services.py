@@ -11,6 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from lidia.booking.desk import BookingDesk
 from lidia.core.clock import SYSTEM_CLOCK, Clock
 from lidia.core.settings import Settings
 from lidia.llm.base import ChatModel
@@ -42,6 +43,7 @@ class Services:
     sessions: SessionStore
     chat_model: ChatModel | None
     clock: Clock = SYSTEM_CLOCK  # calendar time: the persona's "today", booking
+    booking: BookingDesk | None = None  # None: BOOKING_CALDAV_URL unset
     # Engines passed in by the caller belong to the caller: only close what we loaded.
     owns_voice: bool = True
     owns_chat_model: bool = True
@@ -55,6 +57,8 @@ class Services:
         if self.chat_model is not None and self.owns_chat_model:
             await self.chat_model.aclose()
         await self.sessions.aclose()
+        if self.booking is not None:
+            await self.booking.close()
 
 
 def load_stt(settings: Settings) -> tuple[SpeechToText | None, str | None]:
@@ -130,10 +134,15 @@ async def build_services(
     if chat_model is not None:
         chat_model = with_retries(chat_model, settings, llm_health)
     sessions = build_session_store(settings)
-    secretary = Secretary(chat_model, sessions, settings, llm_health)
+    clock = clock or SYSTEM_CLOCK
+    booking = BookingDesk.from_settings(settings, clock)
+    if booking is not None:
+        await booking.start()  # a wrong password: booking unavailable, said in /health
+    secretary = Secretary(chat_model, sessions, settings, llm_health, booking=booking, clock=clock)
     return Services(
         settings=settings,
-        clock=clock or SYSTEM_CLOCK,
+        clock=clock,
+        booking=booking,
         stt=with_own_executor(stt_engine, settings),
         stt_error=stt_error,
         voice=voice,

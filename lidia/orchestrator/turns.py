@@ -25,6 +25,7 @@ import numpy as np
 from lidia.core.errors import InvalidTextError
 from lidia.orchestrator.speech_ops import transcribe_bytes
 from lidia.secretary.brain import NO_SPEECH_REPLY, Secretary
+from lidia.secretary.channel import TEXT_CHAT, TurnChannel
 from lidia.stt.base import SpeechToText, Transcript
 from lidia.text.sentences import SentenceStream
 from lidia.tts.service import VoiceService
@@ -79,6 +80,7 @@ class TurnContext:
     stt_language: str | None
     tts_language: str | None
     first_clause_chars: int = 0  # see Settings.tts_first_clause_chars
+    channel: TurnChannel = TEXT_CHAT  # a phone turn names the actions its call can carry out
 
 
 async def heard(ctx: TurnContext, audio: bytes | None, transcript: str | None) -> Transcript:
@@ -114,7 +116,7 @@ async def run_turn(
     if not transcript.text.strip():
         reply, fallback = NO_SPEECH_REPLY, False
     else:
-        result = await ctx.secretary.reply(session_id, transcript.text, turn_id)
+        result = await ctx.secretary.reply(session_id, transcript.text, turn_id, ctx.channel)
         reply, fallback, actions = result.reply, result.fallback, list(result.actions)
         timings.llm_first_token_s = result.llm_first_token_s
         timings.llm_total_s = result.llm_total_s
@@ -211,7 +213,7 @@ async def _produce_sentences(
     splitter = SentenceStream(
         max_chars=ctx.voice.chunk_chars, first_clause_chars=ctx.first_clause_chars
     )
-    stream = ctx.secretary.reply_stream(session_id, text, turn_id)
+    stream = ctx.secretary.reply_stream(session_id, text, turn_id, ctx.channel)
     try:
         async for piece in stream:
             for sentence in splitter.feed(piece):

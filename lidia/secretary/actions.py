@@ -15,16 +15,20 @@ from lidia.core.settings import Settings
 TRANSFER_CALL = "transfer_call"
 END_CALL = "end_call"
 TAKE_MESSAGE = "take_message"
+# The actions a phone call can carry out, as the phone service offers them per turn.
+PHONE_ACTIONS = (TRANSFER_CALL, END_CALL, TAKE_MESSAGE)
+# What the orchestrator tells the phone service a booking tool did (for the owner's notice).
+APPOINTMENT_BOOKED = "appointment_booked"
+APPOINTMENT_CANCELLED = "appointment_cancelled"
 
 # Said before a transfer (by Лидия when the model said nothing, or played on DTMF 0).
 TRANSFER_NOTICE = "Соединяю вас с сотрудником, оставайтесь, пожалуйста, на линии."
 
 
-def transfer_available(settings: Settings, now: dt.datetime | None = None) -> bool:
-    """Whether a call may be put through to a person now (number set, inside the hours)."""
+def transfer_available(settings: Settings, now: dt.datetime) -> bool:
+    """Whether a call may be put through to a person at `now` (number set, inside the hours)."""
     if not settings.transfer_number:
         return False
     if not settings.transfer_hours:
         return True
-    moment = now or dt.datetime.now(dt.UTC)
-    return parse_hours(settings.transfer_hours).open_at(moment, settings.timezone)
+    return parse_hours(settings.transfer_hours).open_at(now, settings.timezone)

@@ -5,7 +5,10 @@ errors after retries, safety blocks, empty replies) and any session-store failur
 Russian fallback reply that offers to take a message, and the turn is still recorded.
 
 Tools (`secretary.tools`): where the backend supports function calling, each turn offers the
-tools that can work now; the model's calls come back as `TurnResult.actions`. A model that
+tools its channel allows (`secretary.channel`: a phone turn names its call's actions, a text
+chat gets no phone tool) plus the booking tools when booking is configured. Phone tools come
+back as `TurnResult.actions`; booking tools run here (`secretary.booking_tools`), their results
+go back to the model, which goes on from them (a few rounds at most). A model that
 acted without a word gets a short spoken line (or, for `take_message`, its own continuation
 after the tool result), so the caller never hears silence. A model that refuses tools (HTTP
 400/404/422 with tools sent) is asked again without them, and `/health` says so from then on.
@@ -21,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lidia.booking.desk import BookingDesk
+from lidia.core.clock import SYSTEM_CLOCK, Clock
 from lidia.core.settings import Settings
 from lidia.llm.base import ChatMessage, ChatModel, ToolCall, ToolSpec, supports_tools
 from lidia.llm.errors import (
@@ -30,13 +35,21 @@ from lidia.llm.errors import (
     LLMNotConfiguredError,
 )
 from lidia.llm.health import LLMHealth
+from lidia.secretary.booking_tools import (
+    BOOKING_TOOL_NAMES,
+    booking_instructions,
+    booking_tool_specs,
+    result_json,
+    run_booking_tool,
+)
+from lidia.secretary.channel import TEXT_CHAT, TurnChannel, channel_lines
 from lidia.secretary.sessions import SessionStore
 from lidia.secretary.tools import (
     MESSAGE_SAVED_RESULT,
     MESSAGE_TAKEN,
     TAKE_MESSAGE,
     action_for,
-    offered_tools,
+    phone_tools,
     spoken_for_silent,
     tool_instructions,
 )
@@ -58,6 +71,8 @@ _EMPTY_COMPANY_FIELD = "сведений нет, не придумывай их 
 _KNOWLEDGE_HEADING = "Справочные сведения о компании:"
 # HTTP statuses with which OpenAI-compatible servers and Gemini refuse a request's `tools`.
 _TOOLS_REFUSED_STATUSES = frozenset({400, 404, 422})
+# Rounds of tools run here (find a slot, then book it) before the model must talk.
+MAX_TOOL_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -76,16 +91,18 @@ def render_persona(
     template: str,
     settings: Settings,
     *,
-    tools: Sequence[ToolSpec] | None = None,
+    tools: Sequence[ToolSpec] = (),
     knowledge: str | None = None,
+    channel: TurnChannel = TEXT_CHAT,
+    tool_lines: Sequence[str] = (),
 ) -> str:
     """Fill `{company_name}`, `{company_hours}`, `{company_services}`, `{company_contacts}`,
-    `{knowledge}` (the `KNOWLEDGE_FILE`) and `{tools}` (when to use each offered tool).
+    `{knowledge}` (the `KNOWLEDGE_FILE`), `{channel}` (phone call or text chat) and `{tools}`
+    (when to use each offered tool, then `tool_lines`).
 
     Only these placeholders are replaced, so a custom prompt may omit any of them and may
     contain other braces freely; configured knowledge is appended when `{knowledge}` is
-    missing. `tools` None means the tools the settings offer now; `knowledge` None reads the
-    file.
+    missing. `knowledge` None reads the file.
     """
     values = {
         "company_name": settings.company_name,
@@ -101,8 +118,9 @@ def render_persona(
         template = template.replace("{knowledge}", section)
     elif section:
         template = f"{template.rstrip()}\n\n{section}"
-    offered = offered_tools(settings) if tools is None else tools
-    template = template.replace("{tools}", tool_instructions(offered))
+    template = template.replace("{channel}", channel_lines(channel))
+    instructions = tool_instructions(tools, phone=channel.phone, extra=tool_lines)
+    template = template.replace("{tools}", instructions)
     return _without_blank_runs(template).strip()
 
 
@@ -126,7 +144,7 @@ def load_template(path: Path) -> str:
 
 
 def load_persona(path: Path, settings: Settings) -> str:
-    """Read and fill the prompt file (with the tools the settings offer now)."""
+    """Read and fill the prompt file (a text chat's persona, no tools)."""
     return render_persona(load_template(path), settings)
 
 
@@ -149,8 +167,13 @@ class Secretary:
         store: SessionStore,
         settings: Settings,
         health: LLMHealth,
+        *,
+        booking: BookingDesk | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.chat_model = chat_model
+        self.booking = booking
+        self.clock = clock
         self.store = store
         self.health = health
         self.settings = settings
@@ -162,24 +185,54 @@ class Secretary:
             health.tools_unavailable("off", f"{chat_model.name}: this backend offers no tools")
         render_persona(self._template, settings, knowledge=self._knowledge)  # fail at startup
 
-    def tools_now(self) -> list[ToolSpec]:
-        """The tools this turn offers: none once the backend or model cannot take them."""
-        return offered_tools(self.settings) if self.health.tools_status == "on" else []
+    def booking_ready(self) -> bool:
+        return self.booking is not None and self.booking.available
 
-    def system_prompt(self, tools: Sequence[ToolSpec] | None = None) -> str:
-        """The persona for a turn offering `tools` (default: `tools_now()`)."""
-        offered = self.tools_now() if tools is None else tools
+    def tools_now(self, channel: TurnChannel = TEXT_CHAT) -> list[ToolSpec]:
+        """The tools a turn on `channel` offers: none once the backend or model cannot take
+        them; phone tools only for the actions a phone turn names; booking when it works."""
+        if self.health.tools_status != "on":
+            return []
+        tools = phone_tools(channel.actions) if channel.phone else []
+        if self.booking is not None and self.booking.available:
+            services = [service.name for service in self.booking.config.services]
+            tools.extend(booking_tool_specs(services))
+        return tools
+
+    def system_prompt(
+        self,
+        tools: Sequence[ToolSpec] | None = None,
+        channel: TurnChannel = TEXT_CHAT,
+        session_id: str | None = None,
+    ) -> str:
+        """The persona for a turn on `channel` offering `tools` (default: `tools_now()`)."""
+        offered = self.tools_now(channel) if tools is None else tools
+        lines: list[str] = []
+        if self.booking is not None and any(t.name in BOOKING_TOOL_NAMES for t in offered):
+            now = self.clock.now()
+            lines = booking_instructions(self.booking, now, self.settings.timezone, session_id)
         return render_persona(
-            self._template, self.settings, tools=offered, knowledge=self._knowledge
+            self._template,
+            self.settings,
+            tools=offered,
+            knowledge=self._knowledge,
+            channel=channel,
+            tool_lines=lines,
         )
 
-    async def reply(self, session_id: str, text: str, turn_id: str | None = None) -> TurnResult:
-        """Answer `text` in session `session_id` with one complete (non-streamed) LLM call."""
+    async def reply(
+        self,
+        session_id: str,
+        text: str,
+        turn_id: str | None = None,
+        channel: TurnChannel = TEXT_CHAT,
+    ) -> TurnResult:
+        """Answer `text` in session `session_id` with complete (non-streamed) LLM calls."""
         messages = await self._messages_for(session_id, text)
         started = time.perf_counter()
         actions: tuple[dict[str, Any], ...] = ()
         try:
-            reply, actions = await self._complete(messages)
+            reply, actions = await self._complete(messages, session_id, channel)
             if not reply:
                 raise LLMMalformedError("the LLM returned an empty reply")
         except Exception as exc:
@@ -194,25 +247,64 @@ class Secretary:
         return result
 
     async def _complete(
-        self, messages: list[ChatMessage]
+        self, messages: list[ChatMessage], session_id: str, channel: TurnChannel
     ) -> tuple[str, tuple[dict[str, Any], ...]]:
         """One whole answer and its actions; a silent action gets words (see the module)."""
         model = self._model()
-        tools = self.tools_now()
+        tools = self.tools_now(channel)
         if not tools:
-            return (await model.complete(self.system_prompt(tools), messages)).strip(), ()
+            system = self.system_prompt(tools, channel)
+            return (await model.complete(system, messages)).strip(), ()
         tool_model: Any = model
         try:
-            answer = await tool_model.complete_turn(self.system_prompt(tools), messages, tools)
+            answer = await tool_model.complete_turn(
+                self.system_prompt(tools, channel, session_id), messages, tools
+            )
         except LLMError as exc:
             if not self._tools_refused(exc):
                 raise
-            return (await model.complete(self.system_prompt([]), messages)).strip(), ()
-        actions = _actions(answer.tool_calls, tools)
-        text = answer.text.strip()
+            return (await model.complete(self.system_prompt([], channel), messages)).strip(), ()
+        history = list(messages)
+        said = [answer.text]
+        phone_calls: list[ToolCall] = []
+        done: list[dict[str, Any]] = []
+        for round_number in range(MAX_TOOL_ROUNDS + 1):
+            phone_calls.extend(c for c in answer.tool_calls if c.name not in BOOKING_TOOL_NAMES)
+            if round_number == MAX_TOOL_ROUNDS or not _runs_here(answer.tool_calls):
+                break
+            exchange, booked = await self._run_tools(
+                answer.tool_calls, answer.text, session_id, channel
+            )
+            history.extend(exchange)
+            done.extend(booked)
+            system = self.system_prompt(tools, channel, session_id)
+            answer = await tool_model.complete_turn(system, history, tools)
+            said.append(answer.text)
+        actions = (*_actions(phone_calls, tools), *done)
+        text = " ".join(part.strip() for part in said if part.strip())
         if not text and actions:
-            text = await self._words_after_tools(messages, answer.tool_calls, actions, tools)
+            system = self.system_prompt(tools, channel, session_id)
+            text = await self._words_after_tools(history, phone_calls, actions, tools, system)
         return text, actions
+
+    async def _run_tools(
+        self, calls: Sequence[ToolCall], said: str, session_id: str, channel: TurnChannel
+    ) -> tuple[list[ChatMessage], list[dict[str, Any]]]:
+        """Run the booking calls among `calls`: the messages to continue from (every call
+        answered, as the APIs require) and the actions the bookings became."""
+        assert self.booking is not None
+        results: list[ChatMessage] = []
+        done: list[dict[str, Any]] = []
+        for call in calls:
+            if call.name in BOOKING_TOOL_NAMES:
+                result, action = await run_booking_tool(self.booking, call, session_id, channel)
+                if action is not None:
+                    done.append(action)
+                content = result_json(result)
+            else:
+                content = _phone_tool_result(call)
+            results.append(ChatMessage("tool", content, tool_call=call))
+        return [ChatMessage("assistant", said, tool_calls=tuple(calls)), *results], done
 
     async def _words_after_tools(
         self,
@@ -220,6 +312,7 @@ class Secretary:
         calls: Sequence[ToolCall],
         actions: Sequence[dict[str, Any]],
         tools: list[ToolSpec],
+        system: str,
     ) -> str:
         """What to say after tools called in silence: the model's continuation after the
         `take_message` result, or a fixed line (always something)."""
@@ -230,7 +323,7 @@ class Secretary:
         model: Any = self._model()
         try:
             # The tools go along: servers check that each call in the history was offered.
-            answer = await model.complete_turn(self.system_prompt(tools), follow_up, tools)
+            answer = await model.complete_turn(system, follow_up, tools)
             text = answer.text.strip()
         except LLMError as exc:
             logger.warning("no words after take_message (%s): %s", exc.kind, exc.message)
@@ -253,30 +346,41 @@ class Secretary:
         return True
 
     async def _stream_items(
-        self, messages: list[ChatMessage], tools: list[ToolSpec]
+        self,
+        messages: list[ChatMessage],
+        tools: list[ToolSpec],
+        channel: TurnChannel,
+        session_id: str,
     ) -> AsyncIterator[str | ToolCall]:
         """The model's stream with `tools`; asked again without them if it refuses them."""
         model: Any = self._model()
         if not tools:
-            async for piece in model.stream(self.system_prompt(tools), messages):
+            async for piece in model.stream(self.system_prompt(tools, channel), messages):
                 yield piece
             return
         yielded = False
+        system = self.system_prompt(tools, channel, session_id)
         try:
-            async for item in model.stream(self.system_prompt(tools), messages, tools=tools):
+            async for item in model.stream(system, messages, tools=tools):
                 yielded = True
                 yield item
         except LLMError as exc:
             if yielded or not self._tools_refused(exc):
                 raise
-            async for piece in model.stream(self.system_prompt([]), messages):
+            async for piece in model.stream(self.system_prompt([], channel), messages):
                 yield piece
 
-    def reply_stream(self, session_id: str, text: str, turn_id: str | None = None) -> TurnStream:
+    def reply_stream(
+        self,
+        session_id: str,
+        text: str,
+        turn_id: str | None = None,
+        channel: TurnChannel = TEXT_CHAT,
+    ) -> TurnStream:
         """Answer `text` as a stream of text pieces; see `TurnStream`.
 
         `turn_id` names the recorded turn, so that `SessionStore.forget_turn` can remove it."""
-        return TurnStream(self, session_id, text, turn_id)
+        return TurnStream(self, session_id, text, turn_id, channel)
 
     def _model(self) -> ChatModel:
         if self.chat_model is None:
@@ -324,9 +428,15 @@ class TurnStream:
     """
 
     def __init__(
-        self, secretary: Secretary, session_id: str, text: str, turn_id: str | None = None
+        self,
+        secretary: Secretary,
+        session_id: str,
+        text: str,
+        turn_id: str | None = None,
+        channel: TurnChannel = TEXT_CHAT,
     ) -> None:
         self._secretary = secretary
+        self._channel = channel
         self._session_id = session_id
         self._text = text
         self._turn_id = turn_id
@@ -352,22 +462,42 @@ class TurnStream:
         error: str | None = "interrupted"  # until the stream finishes one way or another
         fallback = False
         started = time.perf_counter()
+        channel, session_id = self._channel, self._session_id
         try:
             try:
-                tools = secretary.tools_now()
-                async for item in secretary._stream_items(messages, tools):
-                    if isinstance(item, ToolCall):
-                        calls.append(item)
-                        continue
-                    if not item:
-                        continue
-                    if first_token_s is None:
-                        first_token_s = time.perf_counter() - started
-                    said.append(item)
-                    yield item
-                actions = _actions(calls, tools)
+                tools = secretary.tools_now(channel)
+                history = list(messages)
+                done: list[dict[str, Any]] = []
+                for round_number in range(MAX_TOOL_ROUNDS + 1):
+                    round_calls: list[ToolCall] = []
+                    round_said: list[str] = []
+                    async for item in secretary._stream_items(history, tools, channel, session_id):
+                        if isinstance(item, ToolCall):
+                            round_calls.append(item)
+                            continue
+                        if not item:
+                            continue
+                        if first_token_s is None:
+                            first_token_s = time.perf_counter() - started
+                        if said and not round_said and not said[-1].endswith(" "):
+                            item = " " + item  # words after a tool round: keep them apart
+                        said.append(item)
+                        round_said.append(item)
+                        yield item
+                    calls.extend(c for c in round_calls if c.name not in BOOKING_TOOL_NAMES)
+                    if round_number == MAX_TOOL_ROUNDS or not _runs_here(round_calls):
+                        break
+                    exchange, booked = await secretary._run_tools(
+                        round_calls, "".join(round_said), session_id, channel
+                    )
+                    history.extend(exchange)
+                    done.extend(booked)
+                actions = (*_actions(calls, tools), *done)
                 if actions and not "".join(said).strip():
-                    words = await secretary._words_after_tools(messages, calls, actions, tools)
+                    system = secretary.system_prompt(tools, channel, session_id)
+                    words = await secretary._words_after_tools(
+                        history, calls, actions, tools, system
+                    )
                     first_token_s = first_token_s or time.perf_counter() - started
                     said.append(words)
                     yield words
@@ -401,17 +531,18 @@ def _actions(calls: Sequence[ToolCall], offered: Sequence[ToolSpec]) -> tuple[di
     return tuple(actions.values())
 
 
+def _runs_here(calls: Sequence[ToolCall]) -> bool:
+    """Whether `calls` include a tool the orchestrator runs itself (booking)."""
+    return any(call.name in BOOKING_TOOL_NAMES for call in calls)
+
+
+def _phone_tool_result(call: ToolCall) -> str:
+    """What the model hears back from a phone tool (the phone service carries it out)."""
+    result = MESSAGE_SAVED_RESULT if call.name == TAKE_MESSAGE else {"status": "ok"}
+    return json.dumps(result, ensure_ascii=False)
+
+
 def _tool_exchange(calls: Sequence[ToolCall]) -> list[ChatMessage]:
     """The model's tool calls and their results, to continue the conversation from."""
-    results = [
-        ChatMessage(
-            "tool",
-            json.dumps(
-                MESSAGE_SAVED_RESULT if call.name == TAKE_MESSAGE else {"status": "ok"},
-                ensure_ascii=False,
-            ),
-            tool_call=call,
-        )
-        for call in calls
-    ]
+    results = [ChatMessage("tool", _phone_tool_result(call), tool_call=call) for call in calls]
     return [ChatMessage("assistant", "", tool_calls=tuple(calls)), *results]

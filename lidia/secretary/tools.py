@@ -1,27 +1,25 @@
 """What Лидия can do besides talk: the tools offered to the LLM, and the actions they become.
 
-Tools are offered only when they can work: `transfer_call` needs `TRANSFER_NUMBER` and, with
-`TRANSFER_HOURS` set, the current time inside them. A call the model makes becomes an action
+The channel decides the phone tools (`secretary.channel`): a phone turn names the actions its
+call can carry out (the phone service decides `transfer_call` by its `TRANSFER_NUMBER` and
+`TRANSFER_HOURS`), a text chat gets none. A call the model makes to one becomes an action
 (`{"name", "arguments"}`) that the orchestrator streams to the phone service, which carries it
-out (Twilio REST or TwiML). The persona gets one Russian line per offered tool saying when
-to use it.
+out (Twilio REST or TwiML). The booking tools (`secretary.booking_tools`) run here instead.
+The persona gets one Russian line per offered tool saying when to use it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Sequence
 from typing import Any
 
-from lidia.core.settings import Settings
 from lidia.llm.base import ToolCall, ToolSpec
 from lidia.secretary.actions import (
     END_CALL,
     TAKE_MESSAGE,
     TRANSFER_CALL,
     TRANSFER_NOTICE,
-    transfer_available,
 )
 
 log = logging.getLogger(__name__)
@@ -81,22 +79,24 @@ _NO_TRANSFER = (
 )
 
 
-def offered_tools(settings: Settings, now: dt.datetime | None = None) -> list[ToolSpec]:
-    """The tools that can work right now, in a stable order."""
-    names = [TAKE_MESSAGE, END_CALL]
-    if transfer_available(settings, now):
-        names.insert(0, TRANSFER_CALL)
-    return [TOOL_SPECS[name] for name in names]
+PHONE_TOOL_ORDER = (TRANSFER_CALL, TAKE_MESSAGE, END_CALL)
 
 
-def tool_instructions(tools: Sequence[ToolSpec]) -> str:
-    """The persona's lines on when to use each offered tool (and that no transfer is possible
-    when `transfer_call` is not offered)."""
+def phone_tools(actions: Sequence[str]) -> list[ToolSpec]:
+    """The phone tools for the actions a call can carry out, in a stable order."""
+    return [TOOL_SPECS[name] for name in PHONE_TOOL_ORDER if name in actions]
+
+
+def tool_instructions(
+    tools: Sequence[ToolSpec], *, phone: bool = True, extra: Sequence[str] = ()
+) -> str:
+    """The persona's lines on when to use each offered tool (and, on the phone, that no
+    transfer is possible when `transfer_call` is not offered); `extra`: more lines (booking)."""
     names = {tool.name for tool in tools}
-    order = (TRANSFER_CALL, TAKE_MESSAGE, END_CALL)
-    lines = [_WHEN_TO_USE[name] for name in order if name in names]
-    if TRANSFER_CALL not in names:
+    lines = [_WHEN_TO_USE[name] for name in PHONE_TOOL_ORDER if name in names]
+    if phone and TRANSFER_CALL not in names:
         lines.insert(0, _NO_TRANSFER)
+    lines.extend(extra)
     if names:
         lines.insert(0, "Что ты умеешь делать, кроме разговора:")
     return "\n".join(lines)
@@ -104,7 +104,7 @@ def tool_instructions(tools: Sequence[ToolSpec]) -> str:
 
 def action_for(call: ToolCall, offered: Sequence[ToolSpec]) -> dict[str, Any] | None:
     """The action a tool call asks for, with clean arguments; None for a tool not offered."""
-    if call.name not in {tool.name for tool in offered}:
+    if call.name not in {tool.name for tool in offered} or call.name not in TOOL_SPECS:
         log.warning("the LLM called a tool it was not offered: %r", call.name[:64])
         return None
     arguments: dict[str, Any] = {}

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis.exceptions import RedisError
 
 from lidia.audio.codecs import StreamEncoder, encode_audio, float_to_int16
-from lidia.core.errors import AUDIO_FIELD, InvalidTextError, route_fields
+from lidia.core.errors import AUDIO_FIELD, InvalidTextError, UnknownActionError, route_fields
 from lidia.core.openapi import NOT_BLANK, error_responses, media
 from lidia.core.sse import sse_event, sse_response
 from lidia.orchestrator.deps import SecretaryDep, ServicesDep, SettingsDep, SttDep, VoiceDep
@@ -22,12 +22,19 @@ from lidia.orchestrator.metrics import engine_metrics
 from lidia.orchestrator.speech_ops import encode, read_upload, resolve_language
 from lidia.orchestrator.turns import TurnContext, TurnEvent, run_turn, stream_turn
 from lidia.secretary.brain import Secretary
+from lidia.secretary.channel import TEXT_CHAT, TurnChannel, phone_channel
 from lidia.secretary.sessions import SessionStoreUnavailableError
 
 router = APIRouter(tags=["conversation"])
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_.:@+\-]{1,128}$"
 CHAT_MEDIA_TYPES = ("application/json", "text/event-stream")
+CALLER_PATTERN = r"^\+?[0-9]{3,20}$"
+ACTIONS_HELP = (
+    "The phone actions this call can carry out (transfer_call, end_call, take_message), "
+    "comma-separated: the phone service decides them (carrier, TRANSFER_NUMBER and its hours). "
+    "Absent: none (a text chat never gets phone tools)."
+)
 # What one caller turn may hold: far above any spoken utterance, far below a costly prompt.
 MAX_CHAT_CHARS = 8000
 
@@ -40,6 +47,24 @@ class ChatRequest(BaseModel):
     )
     session_id: str = Field(default="default", pattern=SESSION_ID_PATTERN)
     stream: bool = False
+    actions: list[str] | None = Field(
+        default=None,
+        max_length=10,
+        description="A phone turn (e.g. DTMF): " + ACTIONS_HELP,
+    )
+    caller: str | None = Field(
+        default=None, pattern=CALLER_PATTERN, description="The caller's number (phone turns)"
+    )
+
+
+def turn_channel(actions: list[str] | None, caller: str | None, *, phone: bool) -> TurnChannel:
+    """The turn's channel; an unknown action name is a 422 naming the field."""
+    if not phone:
+        return TEXT_CHAT
+    try:
+        return phone_channel(actions or [], caller)
+    except ValueError as exc:
+        raise UnknownActionError(str(exc), param="actions") from exc
 
 
 class ResetRequest(BaseModel):
@@ -66,19 +91,23 @@ async def chat(request: ChatRequest, secretary: SecretaryDep) -> dict | Streamin
     """The secretary's reply to `text` in the conversation `session_id`."""
     if not request.text.strip():
         raise InvalidTextError("text is empty", param="text")
+    phone = request.actions is not None or request.caller is not None
+    channel = turn_channel(request.actions, request.caller, phone=phone)
     if not request.stream:
-        result = await secretary.reply(request.session_id, request.text)
+        result = await secretary.reply(request.session_id, request.text, channel=channel)
         return {
             "reply": result.reply,
             "session_id": request.session_id,
             "fallback": result.fallback,
             "actions": list(result.actions),
         }
-    return sse_response(_chat_events(secretary, request.session_id, request.text))
+    return sse_response(_chat_events(secretary, request.session_id, request.text, channel))
 
 
-async def _chat_events(secretary: Secretary, session_id: str, text: str) -> AsyncIterator[str]:
-    stream = secretary.reply_stream(session_id, text)
+async def _chat_events(
+    secretary: Secretary, session_id: str, text: str, channel: TurnChannel
+) -> AsyncIterator[str]:
+    stream = secretary.reply_stream(session_id, text, channel=channel)
     try:
         async for piece in stream:
             yield sse_event({"type": "delta", "text": piece})
@@ -161,6 +190,11 @@ async def process_call(
             "with this `turn_id` can forget it (the phone service's speculative replies)",
         ),
     ] = None,
+    actions: Annotated[str | None, Form(max_length=200, description=ACTIONS_HELP)] = None,
+    caller: Annotated[
+        str | None,
+        Form(pattern=CALLER_PATTERN, description="The caller's number (bookings default to it)"),
+    ] = None,
     response: Annotated[Literal["audio", "json", "events"], Query()] = "audio",
     stream: Annotated[bool, Query()] = False,
 ) -> Response:
@@ -183,6 +217,7 @@ async def process_call(
         stt_language=resolve_language(language, settings.stt_language),
         tts_language=resolve_language(None, settings.tts_language),
         first_clause_chars=settings.tts_first_clause_chars,
+        channel=turn_channel([actions] if actions else [], caller, phone=True),
     )
     if stream:
         # Errors in the request (bad audio, language) must still be a clean 4xx, so the

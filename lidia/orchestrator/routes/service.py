@@ -74,6 +74,9 @@ def health_report(services: Services) -> dict:
         f"tts: {tts['fallback_reason']}" if tts.get("fallback_reason") else None,
         f"llm: {llm.get('status')}" if llm.get("status") != "ok" else None,
     ]
+    booking = services.booking.health() if services.booking else {"status": "off"}
+    if booking.get("reason"):
+        problems.append(f"booking: {booking['reason']}")
     if services.stt is None and services.voice is None:
         status = "down"
     else:
@@ -86,6 +89,7 @@ def health_report(services: Services) -> dict:
         "stt": stt,
         "tts": tts,
         "llm": llm,
+        "booking": booking,
         "load": load_report(services),
     }
 
