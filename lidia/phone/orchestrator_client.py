@@ -9,13 +9,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
 import numpy as np
 
 from lidia.audio.codecs import decode_audio
+
+# The caller numbers the orchestrator accepts; others ("anonymous", "client:x") are not sent.
+_CALLER_NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
 
 
 class OrchestratorError(Exception):
@@ -82,10 +86,21 @@ class OrchestratorClient:
         response = await self._request("POST", "/extract_message", json=body)
         return response.json()
 
-    async def chat(self, text: str, session_id: str) -> dict[str, Any]:
-        response = await self._request(
-            "POST", "/chat", json={"text": text, "session_id": session_id}
-        )
+    async def chat(
+        self,
+        text: str,
+        session_id: str,
+        *,
+        actions: Sequence[str] | None = None,
+        caller: str | None = None,
+    ) -> dict[str, Any]:
+        """A text turn. `actions`: a phone turn's actions (see `call_actions`)."""
+        body: dict[str, Any] = {"text": text, "session_id": session_id}
+        if actions is not None:
+            body["actions"] = list(actions)
+        if number := _caller_number(caller):
+            body["caller"] = number
+        response = await self._request("POST", "/chat", json=body)
         return response.json()
 
     async def transcribe(self, wav: bytes, language: str | None = None) -> str:
@@ -107,14 +122,21 @@ class OrchestratorClient:
         body = response.json()
         return str(body.get("text", "")), float(body.get("confidence", 0.0))
 
-    async def process_call_json(self, wav: bytes, session_id: str) -> dict[str, Any]:
+    async def process_call_json(
+        self,
+        wav: bytes,
+        session_id: str,
+        *,
+        actions: Sequence[str] | None = None,
+        caller: str | None = None,
+    ) -> dict[str, Any]:
         """One whole turn (STT → LLM → TTS): transcript, reply, audio_base64 (WAV), timings."""
         response = await self._request(
             "POST",
             "/process_call",
             params={"response": "json"},
             files={"audio": ("caller.wav", wav, "audio/wav")},
-            data={"session_id": session_id},
+            data={"session_id": session_id, **_turn_fields(actions, caller)},
         )
         return response.json()
 
@@ -124,16 +146,20 @@ class OrchestratorClient:
         session_id: str,
         transcript: str | None = None,
         turn_id: str | None = None,
+        *,
+        actions: Sequence[str] | None = None,
+        caller: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """The streamed turn's events; audio events carry decoded float32 `samples`.
 
         `transcript`: the words already recognised (speculatively, during the caller's pause):
         they are sent instead of the audio, and the orchestrator skips speech-to-text.
         `turn_id` names the turn in the conversation's history (see `forget_turn`).
+        `actions`: what this call can carry out (`call_actions`); `caller`: the caller's number.
         Closing the generator early closes the HTTP stream, which makes the orchestrator stop
         the LLM and the synthesis of that turn.
         """
-        form: dict[str, Any] = {"session_id": session_id}
+        form: dict[str, Any] = {"session_id": session_id, **_turn_fields(actions, caller)}
         if turn_id is not None:
             form["turn_id"] = turn_id
         upload: dict[str, Any] | None = {"audio": ("caller.wav", wav, "audio/wav")}
@@ -163,11 +189,18 @@ class OrchestratorClient:
         await self._request("POST", "/reset_conversation", json=body)
 
     async def text_turn(
-        self, text: str, session_id: str, *, language: str, sample_rate: int
+        self,
+        text: str,
+        session_id: str,
+        *,
+        language: str,
+        sample_rate: int,
+        actions: Sequence[str] | None = None,
+        caller: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """The events `stream_turn` yields, for a text turn (e.g. DTMF): /chat, then /tts."""
         yield {"type": "transcript", "text": text}
-        result = await self.chat(text, session_id)
+        result = await self.chat(text, session_id, actions=actions, caller=caller)
         reply = str(result["reply"])
         yield {"type": "sentence", "text": reply}
         wav = await self.tts_wav(reply, language)
@@ -192,6 +225,20 @@ class OrchestratorClient:
         if response.status_code != 200:
             raise OrchestratorError(_error_text(response.status_code, response.content))
         return response
+
+
+def _caller_number(caller: str | None) -> str | None:
+    return caller if caller and _CALLER_NUMBER.match(caller) else None
+
+
+def _turn_fields(actions: Sequence[str] | None, caller: str | None) -> dict[str, str]:
+    """A phone turn's form fields: its actions (comma-separated) and the caller's number."""
+    fields: dict[str, str] = {}
+    if actions is not None:
+        fields["actions"] = ",".join(actions)
+    if number := _caller_number(caller):
+        fields["caller"] = number
+    return fields
 
 
 def _error_text(status: int, body: bytes) -> str:

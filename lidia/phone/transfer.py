@@ -25,6 +25,8 @@ from lidia.phone.media.playback import Playback
 from lidia.phone.twilio_rest import TwilioCalls, TwilioRestError
 from lidia.phone.twiml import dial_twiml, play_then_hangup_twiml
 from lidia.secretary.actions import (
+    APPOINTMENT_BOOKED,
+    APPOINTMENT_CANCELLED,
     END_CALL,
     TAKE_MESSAGE,
     TRANSFER_CALL,
@@ -41,6 +43,8 @@ TRANSFER_UNANSWERED_TEXT = (
     "К сожалению, сотрудник сейчас не может ответить. Оставьте, пожалуйста, сообщение "
     "после сигнала: назовите имя, номер телефона и причину звонка, и вам перезвонят."
 )
+# What a booking tool did (the orchestrator ran it): kept as call events for the owner.
+APPOINTMENT_ACTIONS = (APPOINTMENT_BOOKED, APPOINTMENT_CANCELLED)
 # How long past the audio's own length to wait for Twilio to confirm it has played.
 PLAYOUT_SLACK_S = 3.0
 
@@ -75,6 +79,8 @@ class CallActions:
         arguments = event.get("arguments")
         if name == TAKE_MESSAGE:
             await save_message(self.ctx.store, call_sid, arguments or {})
+        elif name in APPOINTMENT_ACTIONS:
+            await self.ctx.store.add_event(call_sid, name, dict(arguments or {}))
         elif name in (TRANSFER_CALL, END_CALL) and name not in self.pending:
             self.pending.append(name)
 
@@ -97,7 +103,9 @@ class CallActions:
 
     async def on_digit(self, call_sid: str, digit: str) -> bool:
         """DTMF `0` puts the caller through (True) when a transfer can work now."""
-        if digit != TRANSFER_DIGIT or not transfer_available(self.ctx.settings):
+        if digit != TRANSFER_DIGIT:
+            return False
+        if not transfer_available(self.ctx.settings, self.ctx.clock.now()):
             return False
         try:
             notice = await self.ctx.prompts.get(TRANSFER_NOTICE)
@@ -156,6 +164,8 @@ async def gather_actions_twiml(
     for action in actions:
         if action.get("name") == TAKE_MESSAGE:
             await save_message(ctx.store, call_sid, action.get("arguments") or {})
+        elif action.get("name") in APPOINTMENT_ACTIONS:
+            await ctx.store.add_event(call_sid, str(action["name"]), action.get("arguments") or {})
     number = ctx.settings.transfer_number
     if TRANSFER_CALL in names and number:
         await ctx.store.update_call(call_sid, outcome="transferred")

@@ -37,6 +37,7 @@ from fastapi import WebSocket
 from lidia.audio.codecs import wav_bytes
 from lidia.audio.mulaw import FRAME_MS, MULAW_SAMPLE_RATE, mulaw_frames, mulaw_to_pcm
 from lidia.audio.vad import StreamingVad, VadEvent
+from lidia.phone.call_actions import call_actions
 from lidia.phone.call_files import (
     MESSAGE_FILE,
     WHOLE_CALL_FILE,
@@ -95,6 +96,7 @@ class MediaStreamSession:
         self.ws = websocket
         self.call_sid: str | None = None
         self.stream_sid: str | None = None
+        self.caller_number: str | None = None
         self.call_dir: Path | None = None
         self.vad: StreamingVad = phone_vad(settings)  # pauses; `turn_taking` ends turns
         self.inbound = bytearray()  # every caller byte since `start` (μ-law)
@@ -184,6 +186,7 @@ class MediaStreamSession:
             self._closed = True
             return False
         self.call_sid = call_sid
+        self.caller_number = str(start.custom_parameters.get("from") or "") or None
         self.stream_sid = start.stream_sid
         self.call_dir = self.ctx.call_dir(call_sid)
         if not self.ctx.capacity.admit_stream(call_sid, self.ctx.active_calls):
@@ -331,7 +334,9 @@ class MediaStreamSession:
             wav = wav_bytes(mulaw_to_pcm(utterance), MULAW_SAMPLE_RATE)
             words = await transcript if transcript is not None else None  # from the pause
             latencies["speculative_stt"] = bool(words and words.strip())
-            events = self.ctx.orchestrator.stream_turn(wav, self.call_sid, words, turn_id)
+            events = self.ctx.orchestrator.stream_turn(
+                wav, self.call_sid, words, turn_id, **self._turn_channel()
+            )
             await self._speak_turn(
                 index,
                 held_until(events, release),
@@ -363,8 +368,14 @@ class MediaStreamSession:
             self.call_sid,
             language=self.ctx.settings.tts_language,
             sample_rate=MULAW_SAMPLE_RATE,
+            **self._turn_channel(),
         )
         await self._speak_turn(index, events, time.perf_counter(), {"dtmf": digits}, None, None)
+
+    def _turn_channel(self) -> dict[str, Any]:
+        """What this call can do (the orchestrator offers exactly that) and who is calling."""
+        actions = call_actions(self.ctx.settings, self.ctx.clock)
+        return {"actions": actions, "caller": self.caller_number}
 
     async def _speak_turn(
         self,

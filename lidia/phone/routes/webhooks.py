@@ -20,6 +20,7 @@ from contextlib import suppress
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from lidia.phone.call_actions import call_actions
 from lidia.phone.call_files import MESSAGE_FILE, turn_file, write_file
 from lidia.phone.call_store import TurnRecord
 from lidia.phone.caller_messages import extract_caller_message
@@ -258,7 +259,9 @@ async def _gather_turn(request: Request, phone: PhoneContext, form: dict[str, st
     if not text:
         return twiml_response(record_turn_twiml(phone.settings, _base_url(request, phone)))
     started = time.perf_counter()
-    result = await phone.orchestrator.chat(text, call_sid)
+    result = await phone.orchestrator.chat(
+        text, call_sid, actions=call_actions(phone.settings, phone.clock), caller=form.get("From")
+    )
     chat_s = time.perf_counter() - started
     reply = str(result["reply"])
     wav = await phone.orchestrator.tts_wav(reply, phone.settings.tts_language)
@@ -332,7 +335,12 @@ async def _recording(request: Request, phone: PhoneContext, form: dict[str, str]
         return twiml_response(hangup_twiml())
     index = await _next_turn_index(phone, call_sid)
     caller_path = await _save(phone, call_sid, turn_file(index, "caller"), recording)
-    result = await phone.orchestrator.process_call_json(recording, call_sid)
+    result = await phone.orchestrator.process_call_json(
+        recording,
+        call_sid,
+        actions=call_actions(phone.settings, phone.clock),
+        caller=form.get("From"),
+    )
     wav = base64.b64decode(result["audio_base64"])
     reply_path = await _save(phone, call_sid, turn_file(index, "reply"), wav)
     await phone.store.add_turn(

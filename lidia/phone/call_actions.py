@@ -1,0 +1,24 @@
+"""What a call can do besides talk, decided by the phone service once per turn (issue 20).
+
+The phone service knows the carrier, `TRANSFER_NUMBER` and `TRANSFER_HOURS`; it tells the
+orchestrator each turn which actions this call can carry out, and the orchestrator offers the
+LLM exactly those. The Twilio media session and gather mode use this function today; a
+carrier adapter that cannot transfer passes `carrier_can_transfer=False`.
+"""
+
+from __future__ import annotations
+
+from lidia.core.clock import Clock
+from lidia.core.settings import Settings
+from lidia.secretary.actions import END_CALL, TAKE_MESSAGE, TRANSFER_CALL, transfer_available
+
+
+def call_actions(
+    settings: Settings, clock: Clock, *, carrier_can_transfer: bool = True
+) -> list[str]:
+    """The actions a call can carry out now: a message and a hang-up always, a transfer with
+    a number, inside its hours, on a carrier that can put a call through."""
+    actions = [TAKE_MESSAGE, END_CALL]
+    if carrier_can_transfer and transfer_available(settings, clock.now()):
+        actions.insert(0, TRANSFER_CALL)
+    return actions
