@@ -47,6 +47,7 @@ for _name in list(os.environ):
             "DATABASE_",
             "TWILIO_",
             "LLM_",
+            "BOOKING_",
         )
     ):
         del os.environ[_name]

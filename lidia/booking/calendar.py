@@ -182,7 +182,8 @@ class OwnerCalendar:
             end_value = start_value + (
                 dt.timedelta(days=1) if not isinstance(start_value, dt.datetime) else dt.timedelta()
             )
-        return [Busy(self._aware(start_value), self._aware(end_value))]
+        uid = str(component.get("uid", "")) or None
+        return [Busy(self._aware(start_value), self._aware(end_value), uid)]
 
     def _aware(self, value: dt.date | dt.datetime) -> dt.datetime:
         """An event time as an aware datetime: a date is local midnight (all-day events);

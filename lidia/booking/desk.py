@@ -231,16 +231,20 @@ class BookingDesk:
         now = self.clock.now()
         start, end = offer.start, offer.start + offer.service.duration
         rules = self.config.rules
+        uid = _booking_uid(session_id, offer)
+        earlier = await asyncio.to_thread(self.store.get, uid)
+        if earlier is not None and earlier.status == CONFIRMED:
+            return self._booked(earlier)  # the model asked twice: booked once
         if start < now + rules.min_notice:
             too_soon = "это время уже прошло или слишком близко"
             return await self._taken(session_id, offer, now, too_soon)
         busy = await self._calendar_busy(start - rules.buffer, end + rules.buffer)
         if busy is None:
             return _refusal("error", "календарь сейчас недоступен, предложи оставить сообщение")
-        if any(b.start < end and start < b.end for b in busy):
+        if any(b.start < end and start < b.end and b.uid != uid for b in busy):
             return await self._taken(session_id, offer, now, "это время уже занято")
         booking = Booking(
-            uid=_booking_uid(session_id, offer),
+            uid=uid,
             calendar=self.config.calendar_key,
             start=start.astimezone(dt.UTC),
             end=end.astimezone(dt.UTC),

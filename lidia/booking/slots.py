@@ -26,6 +26,7 @@ class Busy:
 
     start: dt.datetime
     end: dt.datetime
+    uid: str | None = None  # the calendar event's UID (our bookings: the booking's)
 
 
 @dataclass(frozen=True)
