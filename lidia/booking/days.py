@@ -42,6 +42,7 @@ def resolve_day(text: str, today: dt.date) -> dt.date:
         pass
     if asked in _RELATIVE:
         return today + dt.timedelta(days=_RELATIVE[asked])
+    asked = _FILLER.sub("", asked)  # «в следующую субботу»
     skip_this_week = bool(_NEXT.match(asked))
     asked = _FILLER.sub("", _NEXT.sub("", asked))
     weekday = _weekday(asked)
