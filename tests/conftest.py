@@ -28,6 +28,7 @@ from lidia.tts.engines.rhvoice import RHVoiceEngine
 from lidia.tts.service import VoiceService
 from tests.support.admin_seed import drop_store, make_store, seed_calls
 from tests.support.fake_llm_servers import FakeGemini, FakeOpenAI, llm_settings
+from tests.support.radicale_server import RadicaleServer
 from tests.support.speech_fixtures import tiny_en_model_path
 from tests.support.whisper_ru import russian_model_path
 from tests.support.xtts_tiny import build_tiny_xtts_checkpoint, make_voice_clips
@@ -199,3 +200,13 @@ def rhvoice() -> Iterator[RHVoiceEngine]:
 @pytest.fixture(scope="module")
 def espeak() -> EspeakEngine:
     return EspeakEngine.load()
+
+
+@pytest.fixture(scope="session")
+def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServer]:
+    """A real CalDAV server (Radicale, password auth) on 127.0.0.1 for the booking tests."""
+    server = RadicaleServer(tmp_path_factory.mktemp("radicale")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,9 +1,9 @@
-"""The booking tests' CalDAV server (one Radicale for the session) and desk factory."""
+"""The booking tests' settings (against the session's Radicale, `radicale` in tests/conftest.py)
+and desk factory."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +13,6 @@ from lidia.booking.desk import BookingDesk
 from lidia.core.clock import FixedClock
 from lidia.core.settings import Settings
 from tests.support.radicale_server import PASSWORD, USERNAME, RadicaleServer
-
-
-@pytest.fixture(scope="session")
-def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServer]:
-    server = RadicaleServer(tmp_path_factory.mktemp("radicale")).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def booking_settings(radicale: RadicaleServer, calendar: str, database: Path, **extra: Any):
@@ -59,6 +50,3 @@ async def desks() -> AsyncIterator[Any]:
     yield make
     for desk in made:
         await desk.close()
-
-
-MSK = dt.timezone(dt.timedelta(hours=3))

@@ -11,13 +11,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from lidia.core.clock import FixedClock
 from lidia.core.opening_hours import parse_hours
 from lidia.llm.health import LLMHealth
 from lidia.llm.registry import build_chat_model
 from lidia.llm.retries import with_retries
+from lidia.phone.call_actions import call_actions
 from lidia.secretary.brain import Secretary, TurnResult
+from lidia.secretary.channel import phone_channel
 from lidia.secretary.sessions import MemorySessionStore
-from lidia.secretary.tools import TRANSFER_NOTICE, offered_tools, tool_instructions
+from lidia.secretary.tools import TRANSFER_NOTICE, phone_tools, tool_instructions
 from tests.support.fake_llm_servers import FakeGemini, FakeOpenAI, Script, llm_settings
 
 KNOWLEDGE = "# Клиника «Ромашка»\nЧистка зубов стоит три тысячи рублей.\nАдрес: улица Ленина, 5."
@@ -44,8 +47,11 @@ async def secretaries(openai: FakeOpenAI) -> AsyncIterator[Any]:
             await secretary.chat_model.aclose()
 
 
+PHONE_CALL = phone_channel(["transfer_call", "take_message", "end_call"])
+
+
 async def _streamed(secretary: Secretary, text: str) -> tuple[str, TurnResult]:
-    stream = secretary.reply_stream("CA1", text)
+    stream = secretary.reply_stream("CA1", text, channel=PHONE_CALL)
     said = "".join([piece async for piece in stream])
     assert stream.result is not None
     return said, stream.result
@@ -57,10 +63,12 @@ def _offered_names(body: dict[str, Any]) -> list[str]:
 
 def test_transfer_is_offered_only_with_a_number_and_inside_the_hours() -> None:
     plain = llm_settings()
-    assert [t.name for t in offered_tools(plain)] == ["take_message", "end_call"]
+    monday = FixedClock(MONDAY_NOON_MSK)
+    assert call_actions(plain, monday) == ["take_message", "end_call"]
     hours = llm_settings(transfer_number="+79160000000", transfer_hours="Mo-Fr 09:00-18:00")
-    assert offered_tools(hours, MONDAY_NOON_MSK)[0].name == "transfer_call"
-    closed = offered_tools(hours, SUNDAY_MSK)
+    assert call_actions(hours, monday)[0] == "transfer_call"
+    assert "transfer_call" not in call_actions(hours, monday, carrier_can_transfer=False)
+    closed = phone_tools(call_actions(hours, FixedClock(SUNDAY_MSK)))
     assert "transfer_call" not in [t.name for t in closed]
     assert "соединить звонящего с сотрудником сейчас нельзя" in tool_instructions(closed).lower()
 
@@ -113,7 +121,7 @@ async def test_a_model_without_tools_talks_plainly_and_health_says_why(
     assert (said, result.fallback) == ("Мы работаем с девяти до шести.", False)
     tools = secretary.health.snapshot()["tools"]
     assert tools["status"] == "unsupported" and "does not support tools" in tools["reason"]
-    reply = await secretary.reply("CA1", "А в субботу?")  # no tools are offered any more
+    reply = await secretary.reply("CA1", "А в субботу?", channel=PHONE_CALL)  # no tools now
     assert reply.reply == "Мы работаем с девяти до шести."
     assert "tools" not in openai.requests[-1].body
 
