@@ -16,6 +16,7 @@ import httpx
 from fastapi import FastAPI
 
 from lidia.audio.codecs import pcm_to_mulaw
+from lidia.core.clock import Clock
 from lidia.core.settings import Settings
 from lidia.orchestrator.app import create_app as create_orchestrator
 from lidia.phone.app import create_app as create_phone
@@ -66,9 +67,11 @@ def russian_orchestrator(
     stt: FasterWhisperEngine,
     voice: VoiceService,
     llm: FakeOpenAI,
+    clock: Clock | None = None,
     **overrides: object,
 ) -> FastAPI:
-    """The orchestrator app that hears Russian and answers with the fake LLM."""
+    """The orchestrator app that hears Russian and answers with the fake LLM (`clock`: the
+    calendar time it decides by, for booking)."""
     settings = make_settings(
         root,
         stt_language="ru",
@@ -76,7 +79,7 @@ def russian_orchestrator(
         openai_model="fake",
         **overrides,
     )
-    return create_orchestrator(settings, stt=stt, tts=voice)
+    return create_orchestrator(settings, stt=stt, tts=voice, clock=clock)
 
 
 @contextmanager
