@@ -38,6 +38,7 @@ from lidia.admin.wording import (
     plural_ru,
 )
 from lidia.audio.stereo import mono_mixdown
+from lidia.phone.appointments import appointment_lines
 from lidia.phone.call_files import CALL_FILE, WHOLE_CALL_FILE
 from lidia.phone.call_store import CallQuery
 from lidia.phone.call_store.faults import CallStoreUnavailable, is_outage
@@ -190,6 +191,7 @@ async def calls_list(
         export_url="/admin/export.csv" + (f"?{urlencode(params)}" if params else ""),
         retention_days=phone.settings.calls_retention_days,
         notice=request.query_params.get("notice"),
+        bookings=await phone.bookings.rows(phone.clock.now()) if phone.bookings else None,
     )
 
 
@@ -236,6 +238,7 @@ async def call_page(request: Request, call_sid: str, user: AdminUser, phone: Pho
         whole_call_url=whole_call,
         two_sided=two_sided is not None,
         lines=conversation(turns, events),
+        appointments=appointment_lines(events),
         message_url=audio_url(call.message_audio_path),
         notice=request.query_params.get("notice"),
     )

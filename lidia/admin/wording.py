@@ -29,6 +29,9 @@ EVENTS = {
     "dtmf": "нажата клавиша",
     "prompt": "Лидия произнесла фразу",
     "interrupted": "звонок прерван: служба остановилась",
+    "appointment_booked": "Лидия записала на приём",
+    "appointment_cancelled": "Лидия отменила запись",
+    "message_taken": "Лидия записала сообщение",
 }
 CHANNELS = {"telegram": "Telegram", "email": "e-mail", "webhook": "вебхук"}
 DELIVERY_STATES = {"pending": "ждёт отправки", "sent": "доставлено", "failed": "не доставлено"}

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from lidia.core.clock import SYSTEM_CLOCK, Clock
 from lidia.core.settings import Settings
 from lidia.phone import call_files
+from lidia.phone.appointments import UpcomingBookings, appointment_lines
 from lidia.phone.audio_cache import AudioCache
 from lidia.phone.call_store import CallStore, SqlCallStore
 from lidia.phone.call_store.journaled import JournaledCallStore
@@ -61,6 +62,7 @@ class PhoneContext:
     # VAD and end-of-turn inference: its own bounded pool, shut down with the app.
     inference: PhoneInference = field(default_factory=PhoneInference)
     clock: Clock = SYSTEM_CLOCK  # calendar time: hours, backoff, retention, the dashboard
+    bookings: UpcomingBookings | None = None  # the dashboard's upcoming appointments
 
     def in_background(self, work: Awaitable[Any]) -> None:
         """Run `work` after the response (e.g. message extraction after a status callback)."""
@@ -113,6 +115,7 @@ async def running_context(
             capacity=CallCapacity.from_settings(settings),
             inference=PhoneInference(settings.phone_inference_threads),
             clock=clock or SYSTEM_CLOCK,
+            bookings=UpcomingBookings.from_settings(settings),
         )
         try:
             yield ctx
@@ -123,6 +126,8 @@ async def running_context(
             if ctx.outbox is not None:
                 await ctx.outbox.stop()
             await asyncio.to_thread(ctx.inference.shutdown)
+            if ctx.bookings is not None:
+                await ctx.bookings.close()
     finally:
         flushing.cancel()
         await asyncio.to_thread(call_files.unsaved.flush)
@@ -186,7 +191,10 @@ def start_outbox(settings: Settings, store: CallStore) -> Outbox | None:
 
     async def notice_for(call_sid: str) -> CallNotice | None:
         record = await store.get_call(call_sid)
-        return notice_for_call(record, settings.public_base_url) if record else None
+        if record is None:
+            return None
+        booked = appointment_lines(await store.events(call_sid))
+        return notice_for_call(record, settings.public_base_url, booked)
 
     outbox = Outbox(store, channels, notice_for)
     outbox.start()

@@ -7,6 +7,7 @@ so every channel says the same thing.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from zoneinfo import ZoneInfo
 
@@ -28,10 +29,12 @@ class CallNotice:
     reason: str | None = None
     summary: str | None = None
     dashboard_url: str | None = None
+    appointments: tuple[str, ...] = ()  # what was booked or cancelled (appointments.py)
 
     def as_json(self) -> dict[str, object]:
         data = asdict(self)
         data["started_at"] = self.started_at.isoformat()
+        data["appointments"] = list(self.appointments)
         return data
 
 
@@ -54,6 +57,7 @@ def notice_text(notice: CallNotice, timezone: str) -> str:
     if notice.outcome:
         lines.append(f"Итог: {outcome_words(notice.outcome)}")
     lines.extend(_message_lines(notice))
+    lines.extend(notice.appointments)
     if notice.dashboard_url:
         lines.append(f"Подробнее: {notice.dashboard_url}")
     return "\n".join(lines)
@@ -79,8 +83,11 @@ def _duration(seconds: float) -> str:
     return f"{minutes} мин {secs} с" if minutes else f"{secs} с"
 
 
-def notice_for_call(record: CallRecord, public_base_url: str | None) -> CallNotice:
-    """The notice of a finished call, from its record (message fields included)."""
+def notice_for_call(
+    record: CallRecord, public_base_url: str | None, appointments: Sequence[str] = ()
+) -> CallNotice:
+    """The notice of a finished call, from its record (message fields included) and the
+    lines of what it booked or cancelled."""
     return CallNotice(
         call_sid=record.call_sid,
         from_number=record.from_number,
@@ -92,4 +99,5 @@ def notice_for_call(record: CallRecord, public_base_url: str | None) -> CallNoti
         reason=record.message_reason,
         summary=record.message_summary,
         dashboard_url=dashboard_link(public_base_url, record.call_sid),
+        appointments=tuple(appointments),
     )
