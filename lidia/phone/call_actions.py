@@ -8,6 +8,8 @@ carrier adapter that cannot transfer passes `carrier_can_transfer=False`.
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 from lidia.core.clock import Clock
 from lidia.core.settings import Settings
 from lidia.secretary.actions import END_CALL, TAKE_MESSAGE, TRANSFER_CALL, transfer_available
@@ -22,3 +24,14 @@ def call_actions(
     if carrier_can_transfer and transfer_available(settings, clock.now()):
         actions.insert(0, TRANSFER_CALL)
     return actions
+
+
+class _CallContext(Protocol):
+    settings: Settings
+    clock: Clock
+
+
+def turn_channel(ctx: _CallContext, caller: str | None) -> dict[str, Any]:
+    """A turn's `actions` and `caller` for the orchestrator client: what this call can do
+    (the orchestrator offers exactly that) and who is calling (bookings default to it)."""
+    return {"actions": call_actions(ctx.settings, ctx.clock), "caller": caller}

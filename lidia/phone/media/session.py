@@ -37,7 +37,7 @@ from fastapi import WebSocket
 from lidia.audio.codecs import wav_bytes
 from lidia.audio.mulaw import FRAME_MS, MULAW_SAMPLE_RATE, mulaw_frames, mulaw_to_pcm
 from lidia.audio.vad import StreamingVad, VadEvent
-from lidia.phone.call_actions import call_actions
+from lidia.phone.call_actions import turn_channel
 from lidia.phone.call_files import (
     MESSAGE_FILE,
     WHOLE_CALL_FILE,
@@ -335,7 +335,7 @@ class MediaStreamSession:
             words = await transcript if transcript is not None else None  # from the pause
             latencies["speculative_stt"] = bool(words and words.strip())
             events = self.ctx.orchestrator.stream_turn(
-                wav, self.call_sid, words, turn_id, **self._turn_channel()
+                wav, self.call_sid, words, turn_id, **turn_channel(self.ctx, self.caller_number)
             )
             await self._speak_turn(
                 index,
@@ -368,14 +368,9 @@ class MediaStreamSession:
             self.call_sid,
             language=self.ctx.settings.tts_language,
             sample_rate=MULAW_SAMPLE_RATE,
-            **self._turn_channel(),
+            **turn_channel(self.ctx, self.caller_number),
         )
         await self._speak_turn(index, events, time.perf_counter(), {"dtmf": digits}, None, None)
-
-    def _turn_channel(self) -> dict[str, Any]:
-        """What this call can do (the orchestrator offers exactly that) and who is calling."""
-        actions = call_actions(self.ctx.settings, self.ctx.clock)
-        return {"actions": actions, "caller": self.caller_number}
 
     async def _speak_turn(
         self,
