@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,6 +20,8 @@ from fastapi.testclient import TestClient
 
 from lidia.core.clock import FixedClock
 from lidia.orchestrator.app import create_app
+from lidia.orchestrator.routes.conversation import PhoneAction
+from lidia.secretary.actions import PHONE_ACTIONS
 from lidia.stt.faster_whisper import FasterWhisperEngine
 from lidia.tts.service import VoiceService
 from tests.booking.conftest import booking_settings
@@ -125,8 +127,11 @@ def test_an_unknown_action_is_a_422_naming_the_field(
         "/process_call", data={"transcript": "Алло", "actions": "take_message,fly_away"}
     )
     assert response.status_code == 422
-    error = response.json()["error"]
-    assert error["param"] == "actions" and "fly_away" in error["message"]
+    assert response.json()["error"]["param"] == "actions"
+    chat = client.post("/chat", json={"text": "Алло", "actions": ["take_message", "fly_away"]})
+    assert chat.status_code == 422
+    assert chat.json()["error"]["param"] == "actions.1"  # the second one
+    assert set(get_args(PhoneAction)) == set(PHONE_ACTIONS)  # the route knows every action
 
 
 def test_a_chat_books_an_appointment_through_the_tools(

@@ -30,6 +30,9 @@ router = APIRouter(tags=["conversation"])
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_.:@+\-]{1,128}$"
 CHAT_MEDIA_TYPES = ("application/json", "text/event-stream")
 CALLER_PATTERN = r"^\+?[0-9]{3,20}$"
+PhoneAction = Literal["transfer_call", "end_call", "take_message"]  # secretary.actions
+_ACTION = "(?:transfer_call|end_call|take_message)"
+ACTIONS_PATTERN = rf"^\s*(?:{_ACTION}\s*(?:,\s*{_ACTION}\s*)*)?$"
 ACTIONS_HELP = (
     "The phone actions this call can carry out (transfer_call, end_call, take_message), "
     "comma-separated: the phone service decides them (carrier, TRANSFER_NUMBER and its hours). "
@@ -47,7 +50,7 @@ class ChatRequest(BaseModel):
     )
     session_id: str = Field(default="default", pattern=SESSION_ID_PATTERN)
     stream: bool = False
-    actions: list[str] | None = Field(
+    actions: list[PhoneAction] | None = Field(
         default=None,
         max_length=10,
         description="A phone turn (e.g. DTMF): " + ACTIONS_HELP,
@@ -57,7 +60,9 @@ class ChatRequest(BaseModel):
     )
 
 
-def turn_channel(actions: list[str] | None, caller: str | None, *, phone: bool) -> TurnChannel:
+def turn_channel(
+    actions: list[PhoneAction] | list[str] | None, caller: str | None, *, phone: bool
+) -> TurnChannel:
     """The turn's channel; an unknown action name is a 422 naming the field."""
     if not phone:
         return TEXT_CHAT
@@ -190,7 +195,9 @@ async def process_call(
             "with this `turn_id` can forget it (the phone service's speculative replies)",
         ),
     ] = None,
-    actions: Annotated[str | None, Form(max_length=200, description=ACTIONS_HELP)] = None,
+    actions: Annotated[
+        str | None, Form(max_length=200, pattern=ACTIONS_PATTERN, description=ACTIONS_HELP)
+    ] = None,
     caller: Annotated[
         str | None,
         Form(pattern=CALLER_PATTERN, description="The caller's number (bookings default to it)"),
