@@ -205,3 +205,23 @@ def test_a_chat_books_an_appointment_through_the_tools(
     assert booked["status"] == "booked" and booked["phone"] == "89161234567"
     (event,) = [e for e in radicale.events(calendar) if str(e.get("uid")).startswith("lidia-")]
     assert event.get("dtstart").dt == dt.datetime(2026, 12, 10, 10, 0, tzinfo=MOSCOW)
+
+
+def test_a_wrong_calendar_password_is_a_health_line_not_a_crash(
+    orchestrator: Callable[..., TestClient],
+    radicale: RadicaleServer,
+    tmp_path: Path,
+) -> None:
+    name, _ = radicale.new_calendar()
+    client = orchestrator(
+        FixedClock(MONDAY_8AM),
+        booking_caldav_url=radicale.url,
+        booking_caldav_username="owner",
+        booking_caldav_password="wrong",
+        booking_calendar=name,
+        booking_database=f"sqlite:///{tmp_path / 'b.db'}",
+    )
+    health = client.get("/health").json()
+    assert health["booking"]["status"] == "unavailable"
+    assert any("wrong username or app password" in p for p in health["problems"])
+    assert health["status"] == "degraded"
