@@ -117,7 +117,10 @@ class BookingDesk:
         services raise `ValueError` (a configuration error, like any bad setting)."""
         if not settings.booking_caldav_url:
             return None
-        config = DeskConfig.from_settings(settings)
+        try:
+            config = DeskConfig.from_settings(settings)
+        except ValueError as exc:
+            raise ValueError(f"BOOKING_SERVICES: {exc}") from exc
         calendar = OwnerCalendar(calendar_access(settings), settings.timezone)
         url = bookings_url(settings.booking_database, settings.database_url, settings.calls_log_dir)
         return cls(config, calendar, BookingStore(url), clock)

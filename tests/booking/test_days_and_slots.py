@@ -4,16 +4,19 @@ without DST (Moscow) and one with it (Berlin), and the spoken forms."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from lidia.booking.catalog import find_service, parse_services
 from lidia.booking.days import resolve_day
+from lidia.booking.desk import BookingDesk
 from lidia.booking.slots import Busy, SlotRules, a_handful, free_starts
 from lidia.booking.spoken import spoken_slot
 from lidia.core.clock import FixedClock, local_now
 from lidia.core.opening_hours import parse_hours
+from lidia.core.settings import Settings
 
 pytestmark = pytest.mark.time_dependent
 
@@ -127,3 +130,16 @@ def test_services_and_spoken_forms() -> None:
     assert spoken_slot(dt.datetime(2026, 12, 15, 14, 0, tzinfo=zone)) == (
         "во вторник, 15 декабря, в 14:00"
     )
+
+
+def test_a_bad_services_setting_stops_the_start_naming_it(tmp_path: Path) -> None:
+    settings = Settings(
+        _env_file=None,
+        booking_caldav_url="http://127.0.0.1:9/",
+        booking_services="Консультация полчаса",
+        calls_log_dir=tmp_path,
+    )
+    with pytest.raises(ValueError, match="BOOKING_SERVICES: bad service"):
+        BookingDesk.from_settings(settings, FixedClock(dt.datetime(2026, 12, 7, tzinfo=dt.UTC)))
+    with pytest.raises(ValueError, match="HH:MM"):
+        Settings(_env_file=None, booking_hours="Mo-Fr 9-18")
