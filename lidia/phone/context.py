@@ -94,7 +94,8 @@ async def running_context(
     """The context for one app lifetime. A `call_store` passed in is started, never closed."""
     with contextlib.suppress(OSError):  # a read-only calls disk must not stop the service
         settings.calls_log_dir.mkdir(parents=True, exist_ok=True)
-    store = call_store or journaled_store(settings)
+    clock = clock or SYSTEM_CLOCK
+    store = call_store or journaled_store(settings, clock)
     await store.start()
     call_files.unsaved.limit_bytes = settings.call_audio_memory_mb * 1024 * 1024
     flushing = asyncio.create_task(call_files.keep_flushing(settings.call_store_retry_s))
@@ -112,7 +113,7 @@ async def running_context(
             outbox=start_outbox(settings, store),
             capacity=CallCapacity.from_settings(settings),
             inference=PhoneInference(settings.phone_inference_threads),
-            clock=clock or SYSTEM_CLOCK,
+            clock=clock,
         )
         try:
             yield ctx
@@ -131,13 +132,15 @@ async def running_context(
             await store.close()
 
 
-def journaled_store(settings: Settings) -> JournaledCallStore:
+def journaled_store(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> JournaledCallStore:
     """The database (SQLite file by default) behind the local journal (`calls_log/journal.db`)."""
     with contextlib.suppress(OSError):
         settings.calls_log_dir.mkdir(parents=True, exist_ok=True)
     url = settings.database_url or f"sqlite:///{(settings.calls_log_dir / 'calls.db').resolve()}"
     journal = settings.call_journal_path or settings.calls_log_dir / "journal.db"
-    return JournaledCallStore(SqlCallStore(url), journal, retry_s=settings.call_store_retry_s)
+    return JournaledCallStore(
+        SqlCallStore(url, clock=clock), journal, retry_s=settings.call_store_retry_s
+    )
 
 
 def orchestrator_client(settings: Settings, url: str | None) -> OrchestratorClient:

@@ -97,7 +97,9 @@ class CallActions:
 
     async def on_digit(self, call_sid: str, digit: str) -> bool:
         """DTMF `0` puts the caller through (True) when a transfer can work now."""
-        if digit != TRANSFER_DIGIT or not transfer_available(self.ctx.settings):
+        if digit != TRANSFER_DIGIT or not transfer_available(
+            self.ctx.settings, self.ctx.clock.now()
+        ):
             return False
         try:
             notice = await self.ctx.prompts.get(TRANSFER_NOTICE)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from lidia.core.clock import SYSTEM_CLOCK
 from lidia.core.opening_hours import parse_hours
 from lidia.core.settings import Settings
 
@@ -26,5 +27,5 @@ def transfer_available(settings: Settings, now: dt.datetime | None = None) -> bo
         return False
     if not settings.transfer_hours:
         return True
-    moment = now or dt.datetime.now(dt.UTC)
+    moment = now or SYSTEM_CLOCK.now()
     return parse_hours(settings.transfer_hours).open_at(moment, settings.timezone)
