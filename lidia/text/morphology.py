@@ -14,7 +14,15 @@ from typing import NamedTuple
 
 import pymorphy3
 
-__all__ = ["WordForm", "analyze", "gender_of", "inflect", "lemma_gender", "morph"]
+__all__ = [
+    "WordForm",
+    "analyze",
+    "gender_of",
+    "inflect",
+    "lemma_gender",
+    "lemma_plural_only",
+    "morph",
+]
 
 # OpenCorpora case -> the one-letter case names num2words and our rules use.
 _CASE_LETTER = {
@@ -54,6 +62,7 @@ class WordForm(NamedTuple):
     fixed: bool  # indeclinable ("евро", "км"): its form says nothing about the case
     name: bool  # a first name ("Пётр", "Екатерина")
     transitive: bool
+    plural_only: bool  # «сутки», «ножницы»: counted by «двое», «трое», «одни»
 
 
 @lru_cache(maxsize=65536)
@@ -73,6 +82,7 @@ def analyze(word: str) -> tuple[WordForm, ...]:
                 fixed="Fixd" in tag,
                 name="Name" in tag,
                 transitive="tran" in tag,
+                plural_only="Pltm" in tag,
             )
         )
     return tuple(forms)
@@ -91,6 +101,11 @@ def _lemma_parse(lemma: str) -> pymorphy3.analyzer.Parse:
 def lemma_gender(lemma: str) -> str:
     """Grammatical gender of a noun given in its dictionary form ("m" when unknown)."""
     return _GENDER_LETTER.get(str(_lemma_parse(lemma).tag.gender), "m")
+
+
+def lemma_plural_only(lemma: str) -> bool:
+    """Whether a noun has no singular: «сутки», «ножницы», «очки»."""
+    return "Pltm" in _lemma_parse(lemma).tag
 
 
 def gender_of(forms: tuple[WordForm, ...]) -> str:
