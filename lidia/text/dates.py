@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from lidia.text.grammar import case_after, governed_cases, word_before
+from lidia.text.grammar import case_after, date_case, word_before
 from lidia.text.numbers import cardinal, ordinal
 from lidia.text.patterns import MONTHS_GEN, safe_sub, sentence_end_kept
 
@@ -17,29 +17,38 @@ __all__ = ["expand_dates", "expand_month_abbreviations", "expand_times", "expand
 
 _MONTH_ABBREVIATIONS = {
     "янв": "января", "фев": "февраля", "февр": "февраля", "мар": "марта", "апр": "апреля",
-    "июн": "июня", "июл": "июля", "авг": "августа", "сен": "сентября", "сент": "сентября",
+    "май": "мая", "июн": "июня", "июл": "июля", "авг": "августа", "сен": "сентября",
+    "сент": "сентября",
     "окт": "октября", "ноя": "ноября", "нояб": "ноября", "дек": "декабря",
 }  # fmt: skip
+# "5 янв.", and between dashes "03-фев-2002" (the year after it joins the date).
 _MONTH_ABBREVIATION = re.compile(
-    rf"(?<=\d)(\s+)({'|'.join(sorted(_MONTH_ABBREVIATIONS, key=len, reverse=True))})\.?(?!\w)",
+    rf"(?<=\d)(\s+|\s?-\s?)({'|'.join(sorted(_MONTH_ABBREVIATIONS, key=len, reverse=True))})"
+    r"(\.?)(?!\w)(?:(\s?-\s?|\.)(?=\d{2,4}(?!\d)))?",
     re.IGNORECASE,
 )
 
 
 def expand_month_abbreviations(text: str) -> str:
-    """A month abbreviated after a day: "5 янв." -> "5 января" (the date rule reads it)."""
+    """A month abbreviated after a day: "5 янв." -> "5 января", "14-мар-1999" ->
+    "14 марта 1999" (the date rule reads it)."""
 
     def repl(m: re.Match[str]) -> str:
         month = _MONTH_ABBREVIATIONS[m.group(2).lower()]
-        dot = m.group().endswith(".")
-        return m.group(1) + month + (sentence_end_kept(m.string, m.end()) if dot else "")
+        if m.group(4) is not None:  # a year follows: "03-фев-2002", "5 янв. 2026"
+            return f" {month} "
+        dot = m.group(3) == "."
+        return " " + month + (sentence_end_kept(m.string, m.end()) if dot else "")
 
     return safe_sub(_MONTH_ABBREVIATION, repl, text)
 
 
 _YEAR_SUFFIX = r"(?:\s*(?:г\.|года?\b|году\b))?"
+# "24.11.2026", "31.01.06", "01-01-86", "2/3/1906": day, month, year (two or four digits),
+# one separator throughout.
 _NUMERIC_DATE = re.compile(
-    rf"(?<![\d.])(\d{{1,2}})\.(\d{{1,2}})\.(\d{{4}})(?![\d]){_YEAR_SUFFIX}", re.IGNORECASE
+    rf"(?<![\w.,/-])(\d{{1,2}})([./-])(\d{{1,2}})\2(\d{{4}}|\d{{2}})(?!\d|[./-]\d){_YEAR_SUFFIX}",
+    re.IGNORECASE,
 )
 _ISO_DATE = re.compile(r"(?<![\w.-])(\d{4})-(\d{2})-(\d{2})(?![\w-])")
 _MONTH = "|".join(MONTHS_GEN)
@@ -54,14 +63,22 @@ _WORD_DATE = re.compile(
 )
 
 
-def _spoken_date(day: int, month_gen: str, year: int | None, case: str) -> str:
+def _spoken_date(day: int, month_gen: str, year: str | None, case: str) -> str:
     """Day as a neuter ordinal in `case`, month in the genitive, year as "... года"."""
     if not 1 <= day <= 31:
         raise ValueError(day)
     words = f"{ordinal(day, case, 'n')} {month_gen}"
     if year is not None:
-        words += f" {ordinal(year, 'g')} года"
+        words += f" {_spoken_year(year)} года"
     return words
+
+
+def _spoken_year(year: str) -> str:
+    """A date's year in the genitive; two digits read as written: "86" -> "восемьдесят
+    шестого", "06" -> "ноль шестого" (the century is the reader's guess, not ours)."""
+    if len(year) == 2 and year.startswith("0") and year != "00":
+        return f"ноль {ordinal(int(year), 'g')}"
+    return ordinal(int(year), "g")
 
 
 def _month_gen(month: int) -> str:
@@ -71,7 +88,7 @@ def _month_gen(month: int) -> str:
 
 
 def _date_case(m: re.Match[str]) -> str:
-    return governed_cases(m.string, m.start())[0]
+    return date_case(m.string, m.start())
 
 
 def expand_dates(text: str) -> str:
@@ -79,16 +96,15 @@ def expand_dates(text: str) -> str:
     the day follows the preposition: "с 1 января" -> "с первого января"."""
 
     def numeric(m: re.Match[str]) -> str:
-        day, month, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
-        return _spoken_date(day, _month_gen(month), year, _date_case(m))
+        day, month = int(m.group(1)), int(m.group(3))
+        return _spoken_date(day, _month_gen(month), m.group(4), _date_case(m))
 
     def iso(m: re.Match[str]) -> str:
-        year, month, day = (int(g) for g in m.groups())
-        return _spoken_date(day, _month_gen(month), year, _date_case(m))
+        year, month, day = m.groups()
+        return _spoken_date(int(day), _month_gen(int(month)), year, _date_case(m))
 
     def worded(m: re.Match[str]) -> str:
-        year = int(m.group(3)) if m.group(3) else None
-        return _spoken_date(int(m.group(1)), m.group(2).lower(), year, _date_case(m))
+        return _spoken_date(int(m.group(1)), m.group(2).lower(), m.group(3), _date_case(m))
 
     text = safe_sub(_ISO_DATE, iso, text)
     text = safe_sub(_DATE_RANGE, _day_range, text)
@@ -102,7 +118,7 @@ def _day_range(m: re.Match[str]) -> str:
         return m.group()
     before = word_before(m.string, m.start())
     month = m.group(4).lower()
-    year = f" {ordinal(int(m.group(5)), 'g')} года" if m.group(5) else ""
+    year = f" {_spoken_year(m.group(5))} года" if m.group(5) else ""
     if middle in ("по", "до"):
         start = ordinal(first, case_after(before), "n")
         return f"{start} {middle} {ordinal(last, case_after(middle), 'n')} {month}{year}"
