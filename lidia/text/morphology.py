@@ -19,6 +19,7 @@ __all__ = [
     "analyze",
     "gender_of",
     "inflect",
+    "inflect_adjective",
     "lemma_gender",
     "lemma_plural_only",
     "morph",
@@ -123,4 +124,19 @@ def inflect(lemma: str, case: str, plural: bool) -> str:
         return _COUNTED_GENITIVE_PLURAL[lemma]
     grammemes = {_CASE_TAG[case], "plur" if plural else "sing"}
     form = _lemma_parse(lemma).inflect(grammemes)
+    return form.word if form is not None else lemma
+
+
+@lru_cache(maxsize=4096)
+def inflect_adjective(lemma: str, case: str, plural: bool, gender: str) -> str:
+    """The adjective `lemma` in `case`, number and gender (inanimate); "" stays ""."""
+    if not lemma:
+        return ""
+    parse = next((p for p in morph().parse(lemma) if p.tag.POS == "ADJF"), morph().parse(lemma)[0])
+    grammemes = {_CASE_TAG[case], "plur" if plural else "sing"}
+    if not plural:
+        grammemes.add({"m": "masc", "f": "femn", "n": "neut"}.get(gender, "masc"))
+    if case == "a":
+        grammemes.add("inan")
+    form = parse.inflect(grammemes)
     return form.word if form is not None else lemma
