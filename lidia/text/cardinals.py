@@ -112,6 +112,8 @@ def expand_cardinals(text: str) -> str:
             return f"минус {words}" if sign else words
         noun, past_a_number = counted_noun(m.string, m.end())
         governed = governed_cases(m.string, m.start())
+        if past_a_number == "из" and word_before(m.string, m.start()) in ("в", "во"):
+            governed = ("p",)  # «в 2 из 5 случаев»: «в двух из пяти»
         if noun and noun[0].lemma == "число" and not decimals and not past_a_number:
             # «до 25 числа»: a day of the month is an ordinal agreeing with «число».
             return ordinal(int(digits), noun[0].case or "n", "n", noun[0].plural)
@@ -122,7 +124,8 @@ def expand_cardinals(text: str) -> str:
         elif past_a_number:
             # «от 1 до 2 недель»: the far noun gives the gender, the context the case.
             case, _ = count_agreement(int(digits), (), governed)
-            words = cardinal(int(digits), case, gender_of(noun))
+            plural_only = any(form.plural_only for form in noun)
+            words = counting_numeral(int(digits), case, gender_of(noun), plural_only)
         else:
             case, gender = count_agreement(int(digits), noun, governed)
             plural_only = any(form.plural_only for form in noun)

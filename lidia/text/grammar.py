@@ -196,24 +196,25 @@ _FUNCTION_POS = frozenset(["PREP", "CONJ", "PRCL", "INTJ"])
 # A second number the first one shares its noun with: «от 1 до 2 недель», «1 или 2 минуты»,
 # «1 — 2 минуты», «1 из 3 заявок».
 _SHARED_NOUN_BRIDGE = re.compile(
-    r"[ \u00a0]*(?:до|по|или|и|из|[–—-])[ \u00a0]*\d+(?:[.,]\d+)?(?:-[а-я]{1,3})?(?!\d)",
+    r"[ \u00a0]*(до|по|или|и|из|[–—-])[ \u00a0]*\d+(?:[.,]\d+)?(?:-[а-я]{1,3})?(?!\d)",
     re.IGNORECASE,
 )
 
 
-def counted_noun(text: str, pos: int) -> tuple[tuple[WordForm, ...], bool]:
-    """The noun a number ending at `pos` counts, and whether it stands past a second number.
+def counted_noun(text: str, pos: int) -> tuple[tuple[WordForm, ...], str]:
+    """The noun a number ending at `pos` counts, and the word before a second number the
+    noun stands past ("" when it follows the number itself).
 
     Past a second number the noun's form belongs to that number, so only its gender tells
     about the first one: «от 1 до 2 недель» is «от одной до двух недель».
     """
     noun = next_noun(text, pos)
     if noun:
-        return noun, False
+        return noun, ""
     m = _SHARED_NOUN_BRIDGE.match(text, pos)
     if m:
-        return next_noun(text, m.end()), True
-    return (), False
+        return next_noun(text, m.end()), m.group(1).lower()
+    return (), ""
 
 
 def next_noun(text: str, pos: int) -> tuple[WordForm, ...]:

@@ -18,7 +18,14 @@ from lidia.text.morphology import analyze, inflect, inflect_adjective, lemma_gen
 from lidia.text.numbers import counted, plural_category, split_number
 from lidia.text.patterns import NO_DIGIT_BEFORE, NUM, safe_sub, sentence_end_kept
 
-__all__ = ["PER_UNIT", "expand_units", "per_unit_words", "spoken_measure"]
+__all__ = [
+    "PER_UNIT",
+    "RANGE_START",
+    "expand_units",
+    "per_unit_words",
+    "range_start_words",
+    "spoken_measure",
+]
 
 
 class Unit(NamedTuple):
@@ -175,6 +182,13 @@ def spoken_measure(number: str, case: str, unit: Unit, multiplier: str | None = 
     return " ".join(w for w in (*words, unit.after) if w)
 
 
+def range_start_words(number: str, case: str, lemma: str) -> str:
+    """The first number of a range sharing the noun `lemma`: ("1", "n", "неделя") -> "одна"."""
+    return counted(number, case, _UNITS[lemma].noun if lemma in _UNITS else lemma).rpartition(" ")[
+        0
+    ]
+
+
 def _adjective_form(n: int, case: str, fraction: bool) -> tuple[str, bool]:
     """(case, plural) of an adjective between a count and its noun: «два квадратных метра»."""
     if fraction:
@@ -184,8 +198,10 @@ def _adjective_form(n: int, case: str, fraction: bool) -> tuple[str, bool]:
     return ("g", True) if case in ("n", "a") else (case, True)
 
 
+# "3-5 дн.": a range shares its unit; the first number agrees with it too.
+RANGE_START = rf"(?:({NUM})\s*[–—-]\s*(?=\d))?"
 _UNIT = re.compile(
-    rf"(?:(?<![^\s(\[])([-−+]))?{NO_DIGIT_BEFORE}({NUM})\s*"
+    rf"(?:(?<![^\s(\[])([-−+]))?{NO_DIGIT_BEFORE}{RANGE_START}({NUM})\s*"
     rf"(?:({'|'.join(_MULTIPLIERS)})\.?\s*(?=\S))?"
     rf"(°\s*[CСF]|%|(?:{_alternation([s for s in _UNITS if s not in ('с', 'В', '%')])})"
     rf"(?:\.(?!\w))?(?!\w)|[сВ](?=\s*(?:[.,;:!?)]|/|$)))"
@@ -203,12 +219,14 @@ def expand_units(text: str) -> str:
     """
 
     def repl(m: re.Match[str]) -> str:
-        sign, number, multiplier, symbol, per = m.groups()
+        sign, first, number, multiplier, symbol, per = m.groups()
         unit = _UNITS[_key(re.sub(r"°\s*", "°", symbol))]
         if multiplier and unit.noun in ("тысяча", "миллион", "миллиард"):
             return m.group()  # «5 тыс. млн»: not a measure
         case = governed_cases(m.string, m.start())[0]
         words = _SIGNS.get(sign or "", "") + spoken_measure(number, case, unit, multiplier)
+        if first:
+            words = f"{range_start_words(first, case, multiplier or unit.noun)} — {words}"
         if per:
             words += " " + per_unit_words(per)
         if m.group().endswith("."):
