@@ -22,10 +22,20 @@ from lidia.text.patterns import INT, NO_DIGIT_BEFORE, THOUSANDS_DOTTED, safe_sub
 
 __all__ = [
     "expand_cardinals",
+    "expand_dimensions",
     "expand_fractions",
     "expand_number_ranges",
     "separate_glued_numbers",
 ]
+
+# Sizes: "3х4", "2 x 3 м", "10×15" (Cyrillic х, Latin x or the sign ×).
+_DIMENSION = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)?)\s?[хx×]\s?(?=\d+(?:[.,]\d+)?(?![A-Za-z\d]))")
+
+
+def expand_dimensions(text: str) -> str:
+    """Sizes read with «на»: "фото 3х4" -> "фото 3 на 4" (the numbers follow)."""
+    return _DIMENSION.sub(r"\1 на ", text)
+
 
 # A number glued to a Russian word: «тест2», «30код» (units and suffixes are read before).
 _GLUED = re.compile(r"(?<=[а-яё])(?=\d)|(?<=\d)(?=[а-яё])", re.IGNORECASE)
@@ -119,8 +129,7 @@ def expand_cardinals(text: str) -> str:
             return ordinal(int(digits), noun[0].case or "n", "n", noun[0].plural)
         if decimals:
             # A fraction governs the genitive singular whatever the case around it.
-            case, _ = count_agreement(2, (), governed)
-            words = decimal(digits, decimals, case)
+            words = decimal(digits, decimals, governed[0])
         elif past_a_number:
             # «от 1 до 2 недель»: the far noun gives the gender, the context the case.
             case, _ = count_agreement(int(digits), (), governed)

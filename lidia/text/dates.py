@@ -106,9 +106,24 @@ def expand_dates(text: str) -> str:
     def worded(m: re.Match[str]) -> str:
         return _spoken_date(int(m.group(1)), m.group(2).lower(), m.group(3), _date_case(m))
 
+    def day_and_month(m: re.Match[str]) -> str:
+        if word_before(m.string, m.start()) not in _DAY_MONTH_PREPOSITIONS:
+            return m.group()  # «12.05» alone is a decimal
+        return _spoken_date(int(m.group(1)), _month_gen(int(m.group(2))), None, _date_case(m))
+
     text = safe_sub(_ISO_DATE, iso, text)
     text = safe_sub(_DATE_RANGE, _day_range, text)
-    return safe_sub(_WORD_DATE, worded, safe_sub(_NUMERIC_DATE, numeric, text))
+    text = safe_sub(_NUMERIC_DATE, numeric, text)
+    text = safe_sub(_DAY_MONTH, day_and_month, text)
+    return safe_sub(_WORD_DATE, worded, text)
+
+
+# "с 12.05 по 15.05", "на 14.03": a day and a month without a year are a date only after a
+# preposition of dates, and only with two-digit months (not "до 12.5", not "с 9.30").
+_DAY_MONTH = re.compile(
+    r"(?<![\w.,/-])(\d{1,2})\.(0[1-9]|1[0-2])(?![\d.,]\d|\d|\s*(?:%|₽|\$|€|руб|р\.|коп|тыс|млн))"
+)
+_DAY_MONTH_PREPOSITIONS = frozenset(["с", "со", "по", "до", "на", "к", "ко", "от", "после"])
 
 
 def _day_range(m: re.Match[str]) -> str:
@@ -160,11 +175,21 @@ def expand_years(text: str) -> str:
 _TIME = r"(?:[01]?\d|2[0-3]):[0-5]\d"
 _TIME_RANGE = re.compile(rf"(?<![\d:])({_TIME})\s*[–—-]\s*({_TIME})(?![\d:])")
 _TIME_SINGLE = re.compile(rf"(?<![\d:.,])({_TIME})(?![\d:])")
+# Times written with a dot ("с 9.30 до 18.00", "9.00–18.00"): only as a range or after a
+# preposition of time, never before a unit or a currency ("до 12.50 руб." is money).
+_DOT_TIME = r"(?:[01]?\d|2[0-3])\.[0-5]\d"
+_NOT_A_MEASURE = (
+    r"(?![\d.,]\d|\d|\s*(?:[%₽$€]|(?:руб|р|коп|тыс|млн|млрд|ч|мин|с|кг|г|км|м|см|мм|л|мл|т|шт"
+    r"|раза?)(?![а-яё])))"
+)
+_DOT_TIME_RANGE = re.compile(rf"(?<![\w.,])({_DOT_TIME})\s*[–—-]\s*({_DOT_TIME}){_NOT_A_MEASURE}")
+_DOT_TIME_SINGLE = re.compile(rf"(?<![\w.,])({_DOT_TIME}){_NOT_A_MEASURE}")
+_TIME_PREPOSITIONS = frozenset(["в", "во", "с", "со", "до", "к", "ко", "после", "около", "от"])
 
 
 def _spoken_time(hh_mm: str, case: str) -> str:
     """ "15:30" -> "пятнадцать тридцать", "18:00" -> "восемнадцать ноль-ноль" (in `case`)."""
-    hours, minutes = (int(x) for x in hh_mm.split(":"))
+    hours, minutes = (int(x) for x in re.split(r"[:.]", hh_mm))
     case = "n" if case == "a" else case
     words = cardinal(hours, case)
     if minutes == 0:
@@ -189,4 +214,12 @@ def expand_times(text: str) -> str:
     def single(m: re.Match[str]) -> str:
         return _spoken_time(m.group(1), case_after(word_before(m.string, m.start())))
 
-    return safe_sub(_TIME_SINGLE, single, safe_sub(_TIME_RANGE, time_range, text))
+    def dotted(m: re.Match[str]) -> str:
+        if word_before(m.string, m.start()) not in _TIME_PREPOSITIONS:
+            return m.group()  # «12.30» alone is a decimal
+        return single(m)
+
+    text = safe_sub(_TIME_RANGE, time_range, text)
+    text = safe_sub(_DOT_TIME_RANGE, time_range, text)
+    text = safe_sub(_DOT_TIME_SINGLE, dotted, text)
+    return safe_sub(_TIME_SINGLE, single, text)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from lidia.text.abbreviations import expand_abbreviations, expand_symbols
 from lidia.text.cardinals import (
     expand_cardinals,
+    expand_dimensions,
     expand_fractions,
     expand_number_ranges,
     separate_glued_numbers,
@@ -47,6 +48,7 @@ _RULES: tuple[Callable[[str], str], ...] = (
     expand_dates,
     expand_years,
     expand_times,
+    expand_dimensions,
     expand_money,
     expand_units,
     expand_ordinals,
