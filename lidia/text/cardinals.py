@@ -16,6 +16,7 @@ from lidia.text.numbers import (
     decimal,
     fraction,
     ordinal,
+    plural_category,
     split_number,
 )
 from lidia.text.patterns import INT, NO_DIGIT_BEFORE, THOUSANDS_DOTTED, safe_sub
@@ -78,7 +79,11 @@ def expand_fractions(text: str) -> str:
         if not label and (first == second or (first, second) == (24, 7)):
             return f"{cardinal(first)} на {cardinal(second)}"
         if not label and 0 < first < second <= 100:
-            return fraction(first, second, governed_cases(m.string, m.start())[0])
+            # «по 1/2 таблетки»: a distributive «по» puts «одна» in the dative, not «три»
+            case = governed_cases(m.string, m.start())[0]
+            if before == "по" and plural_category(first) == "one":
+                case = "d"
+            return fraction(first, second, case)
         return f"{cardinal(first)} дробь {cardinal(second)}"
 
     return safe_sub(_SLASHED, repl, text)
