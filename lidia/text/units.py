@@ -132,8 +132,9 @@ _PER_OTHER = {
     **{symbol: unit for symbol, unit in _UNITS.items() if symbol not in _PER_TIME},
     "человек": Unit("человек"),
     "чел": Unit("человек"),
-    "100 км": Unit("километр", after="сто"),
 }
+_PER_PHRASES = {"100 км": "на сто километров"}  # fuel: «6 л/100 км»
+_KEYS = {key.replace(" ", ""): key for key in (*_UNITS, *_PER_TIME, *_PER_OTHER, *_PER_PHRASES)}
 
 
 def _key(symbol: str) -> str:
@@ -142,25 +143,22 @@ def _key(symbol: str) -> str:
     return _KEYS.get(squeezed) or _KEYS.get(squeezed.rstrip("."), squeezed)
 
 
-_KEYS = {key.replace(" ", ""): key for key in (*_UNITS, *_PER_TIME, *_PER_OTHER)}
-
-
 def _alternation(symbols: list[str]) -> str:
     ordered = sorted(symbols, key=len, reverse=True)
     return "|".join(re.escape(s).replace(r"\ ", r"\s?") for s in ordered)
 
 
-PER_UNIT = rf"(?:\s*/\s*({_alternation([*_PER_TIME, *_PER_OTHER])})\.?(?!\w))"
+PER_UNIT = rf"(?:\s*/\s*({_alternation([*_PER_TIME, *_PER_OTHER, *_PER_PHRASES])})\.?(?!\w))"
 
 
 def per_unit_words(symbol: str) -> str:
     """ "ч" -> "в час", "кг" -> "на килограмм", "м²" -> "на квадратный метр"."""
     key = _key(symbol)
+    if key in _PER_PHRASES:
+        return _PER_PHRASES[key]
     if key in _PER_TIME:
         return f"в {inflect(_PER_TIME[key], 'a', key == 'сут')}"
     unit = _PER_OTHER[key]
-    if unit.after == "сто":  # «л/100 км»
-        return f"на сто {inflect(unit.noun, 'g', True)}"
     adjective = inflect_adjective(unit.adjective, "a", False, lemma_gender(unit.noun))
     noun = inflect(unit.noun, "a", False)
     return " ".join(w for w in ("на", adjective, noun, unit.after) if w)
@@ -184,9 +182,8 @@ def spoken_measure(number: str, case: str, unit: Unit, multiplier: str | None = 
 
 def range_start_words(number: str, case: str, lemma: str) -> str:
     """The first number of a range sharing the noun `lemma`: ("1", "n", "неделя") -> "одна"."""
-    return counted(number, case, _UNITS[lemma].noun if lemma in _UNITS else lemma).rpartition(" ")[
-        0
-    ]
+    noun = _UNITS[lemma].noun if lemma in _UNITS else lemma
+    return counted(number, case, noun).rpartition(" ")[0]
 
 
 def _adjective_form(n: int, case: str, fraction: bool) -> tuple[str, bool]:

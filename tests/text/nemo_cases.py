@@ -35,6 +35,10 @@ ALSO_ACCEPTED: dict[str, tuple[tuple[str, ...], str]] = {
         ("тысяча сто двадцать шесть",),
         "NeMo accepts «тысяча» without «одна» for 1000, 1001, 1013, 1026 and 1100",
     ),
+    "2-б-34": (
+        ("два б тридцать четыре",),
+        "a group of digits in a code is read as a number as well as digit by digit",
+    ),
     "06.03.2006": (
         ("шестое марта две тысячи шестого года", "шестого марта две тысячи шестого года"),
         "«года» after the year is optional",
