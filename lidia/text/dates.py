@@ -120,9 +120,12 @@ def expand_dates(text: str) -> str:
 
 # "с 12.05 по 15.05", "на 14.03": a day and a month without a year are a date only after a
 # preposition of dates, and only with two-digit months (not "до 12.5", not "с 9.30").
-_DAY_MONTH = re.compile(
-    r"(?<![\w.,/-])(\d{1,2})\.(0[1-9]|1[0-2])(?![\d.,]\d|\d|\s*(?:%|₽|\$|€|руб|р\.|коп|тыс|млн))"
+# Not a date or a time: a decimal before a unit or a currency ("на 2.10 руб.", "в 1.50 м").
+_NOT_A_MEASURE = (
+    r"(?![\d.,]\d|\d|\s*(?:[%₽$€]|(?:руб|р|коп|тыс|млн|млрд|ч|мин|кг|г|км|м|см|мм|л|мл|т|шт"
+    r"|раза?)(?![а-яё])))"
 )
+_DAY_MONTH = re.compile(rf"(?<![\w.,/-])(\d{{1,2}})\.(0[1-9]|1[0-2]){_NOT_A_MEASURE}")
 _DAY_MONTH_PREPOSITIONS = frozenset(["с", "со", "по", "до", "на", "к", "ко", "от", "после"])
 
 
@@ -178,10 +181,6 @@ _TIME_SINGLE = re.compile(rf"(?<![\d:.,])({_TIME})(?![\d:])")
 # Times written with a dot ("с 9.30 до 18.00", "9.00–18.00"): only as a range or after a
 # preposition of time, never before a unit or a currency ("до 12.50 руб." is money).
 _DOT_TIME = r"(?:[01]?\d|2[0-3])\.[0-5]\d"
-_NOT_A_MEASURE = (
-    r"(?![\d.,]\d|\d|\s*(?:[%₽$€]|(?:руб|р|коп|тыс|млн|млрд|ч|мин|с|кг|г|км|м|см|мм|л|мл|т|шт"
-    r"|раза?)(?![а-яё])))"
-)
 _DOT_TIME_RANGE = re.compile(rf"(?<![\w.,])({_DOT_TIME})\s*[–—-]\s*({_DOT_TIME}){_NOT_A_MEASURE}")
 _DOT_TIME_SINGLE = re.compile(rf"(?<![\w.,])({_DOT_TIME}){_NOT_A_MEASURE}")
 _TIME_PREPOSITIONS = frozenset(["в", "во", "с", "со", "до", "к", "ко", "после", "около", "от"])
