@@ -90,11 +90,31 @@ def _is_decade(n: int, suffix: str) -> bool:
     return n % 10 == 0 and n >= 20 and suffix in ("е", "ые", "ие")
 
 
-def _cardinal_case(cases: tuple[str, ...], noun: tuple[WordForm, ...], governed: tuple[str, ...]):
+def _cardinal_case(
+    cases: tuple[str, ...], noun: tuple[WordForm, ...], governed: tuple[str, ...]
+) -> str:
+    """The case of a declined cardinal: its noun's, else its context's, else its ending's."""
     for case in (*(form.case for form in noun), *governed):
         if case in cases:
             return case
     return cases[0]
+
+
+def _is_cardinal(
+    n: int,
+    suffix: str,
+    noun: tuple[WordForm, ...],
+    governed: tuple[str, ...],
+    agreeing: list[tuple[str, str, bool]],
+) -> bool:
+    """Whether a suffixed number is a declined cardinal rather than an ordinal."""
+    if suffix in _CARDINAL_SUFFIXES:
+        return not (suffix == "х" and n % 10 == 0)  # «90-х», «2000-х» are decades
+    if suffix == "ю":  # «с 5-ю сотрудниками», not «на 5-ю улицу»
+        return "i" in (*governed, *(form.case for form in noun)) and not agreeing
+    if suffix == "м":  # «к 2-м часам», not «на 2-м этаже»
+        return any(form.plural and form.case == "d" for form in noun)
+    return False
 
 
 def expand_ordinals(text: str) -> str:
@@ -109,22 +129,16 @@ def expand_ordinals(text: str) -> str:
         readings = ordinal_readings(n, suffix)
         agreeing = _agreeing(readings, noun)
         cardinal_cases = cardinal_readings(n, suffix.replace("ё", "е"))
-        noun_cases = [form.case for form in noun]
-        by_cardinal = (
-            # «90-х», «2000-х» are ordinals (decades); «10-ти» is «десяти»
-            (suffix in _CARDINAL_SUFFIXES and not (suffix == "х" and n % 10 == 0))
-            # «с 5-ю сотрудниками» (not «на 5-ю улицу»), «к 2-м часам» (not «на 2-м этаже»)
-            or (suffix == "ю" and "i" in (*governed, *noun_cases) and not agreeing)
-            or (suffix == "м" and any(f.plural and f.case == "d" for f in noun))
-        )
-        if cardinal_cases and by_cardinal and not years:
+        if cardinal_cases and not years and _is_cardinal(n, suffix, noun, governed, agreeing):
             return cardinal(n, _cardinal_case(cardinal_cases, noun, governed), gender_of(noun))
         if not readings:
             return m.group()
-        if years or _is_decade(n, suffix):
+        if agreeing:
+            candidates = agreeing
+        elif years or _is_decade(n, suffix):
             candidates = [r for r in readings if r[2]] or list(readings)
         else:
-            candidates = agreeing or list(readings)
+            candidates = list(readings)
         case, gender, plural = (
             _first_in(candidates, governed) or _first_in(candidates, _USUAL_CASES) or candidates[0]
         )
