@@ -61,6 +61,7 @@ def expand_number_ranges(text: str) -> str:
 
 _SLASHED = re.compile(r"(?<![\w./])(\d+)/(\d+)(?![\w/])")
 # Words a slashed pair is a ratio after: «в соотношении 1/3» is «один к трём».
+_NUMBER_SIGN_BEFORE = re.compile(r"№\s*$")
 _RATIO_WORDS = frozenset(["соотношение", "соотношении", "пропорции", "пропорция", "отношении"])
 
 
@@ -73,7 +74,8 @@ def expand_fractions(text: str) -> str:
     def repl(m: re.Match[str]) -> str:
         first, second = int(m.group(1)), int(m.group(2))
         before = word_before(m.string, m.start())
-        label = before in _LABELS or re.search(r"№\s*$", m.string[: m.start()])
+        sign = _NUMBER_SIGN_BEFORE.search(m.string, max(0, m.start() - 4), m.start())
+        label = before in _LABELS or sign
         if before in _RATIO_WORDS:
             return f"{cardinal(first)} к {cardinal(second, 'd')}"
         if not label and (first == second or (first, second) == (24, 7)):
