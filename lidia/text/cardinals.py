@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from lidia.text.grammar import count_agreement, counted_noun, governed_cases, word_before
-from lidia.text.morphology import gender_of
+from lidia.text.morphology import WordForm, gender_of
 from lidia.text.numbers import (
     cardinal,
     counting_numeral,
@@ -113,6 +113,17 @@ _LABELS = frozenset(
         "линия",
     ]
 )
+
+
+def _people_counted_collectively(
+    n: int, case: str, noun: tuple[WordForm, ...], governed: tuple[str, ...]
+) -> bool:
+    """«2 детей», «3 пациентов» with nothing governing them: the writer meant «двое детей»,
+    a collective numeral with people in the genitive plural."""
+    people = any(form.animate and form.plural and form.case == "g" for form in noun)
+    return people and n in (2, 3, 4) and case == "g" and governed == ("n",)
+
+
 _CARDINAL = re.compile(rf"(?:(?<![^\s(\[])([-−]))?(?<![\w.,])({INT})(?:[.,](\d+))?(?!\w)")
 
 
@@ -144,8 +155,10 @@ def expand_cardinals(text: str) -> str:
             words = counting_numeral(int(digits), case, gender_of(noun), plural_only)
         else:
             case, gender = count_agreement(int(digits), noun, governed)
-            plural_only = any(form.plural_only for form in noun)
-            words = counting_numeral(int(digits), case, gender, plural_only)
+            collective = any(form.plural_only for form in noun)
+            if _people_counted_collectively(int(digits), case, noun, governed):
+                case, collective = "n", True  # «У меня 2 детей»: «двое детей», not «двух»
+            words = counting_numeral(int(digits), case, gender, collective)
         return f"минус {words}" if sign else words
 
     return safe_sub(_CARDINAL, repl, text)

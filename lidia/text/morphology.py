@@ -64,6 +64,7 @@ class WordForm(NamedTuple):
     name: bool  # a first name ("Пётр", "Екатерина")
     transitive: bool
     plural_only: bool  # «сутки», «ножницы»: counted by «двое», «трое», «одни»
+    animate: bool  # «детей», «пациентов»: «двое детей» with no word governing them
 
 
 @lru_cache(maxsize=65536)
@@ -84,6 +85,7 @@ def analyze(word: str) -> tuple[WordForm, ...]:
                 name="Name" in tag,
                 transitive="tran" in tag,
                 plural_only="Pltm" in tag,
+                animate="anim" in tag,
             )
         )
     return tuple(forms)

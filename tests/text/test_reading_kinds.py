@@ -121,6 +121,12 @@ PLURAL_ONLY = [
     ("2 ножниц", "двое ножниц"),
     ("с 2 ножницами", "с двумя ножницами"),
     ("двое суток", "двое суток"),
+    # people in the genitive plural with nothing governing them: a collective numeral
+    ("У нас 3 детей", "У нас трое детей"),
+    ("Записалось 4 пациентов", "Записалось четверо пациентов"),
+    ("Ждём 3 новых клиентов", "Ждём трёх новых клиентов"),
+    ("у 2 сотрудников", "у двух сотрудников"),
+    ("Нет 3 врачей", "Нет трёх врачей"),
 ]
 # Fractions and ratios with a slash; numbers of houses and documents keep «дробь».
 FRACTIONS = [
