@@ -142,8 +142,10 @@ def expand_cardinals(text: str) -> str:
         governed = governed_cases(m.string, m.start())
         if past_a_number == "из" and word_before(m.string, m.start()) in ("в", "во"):
             governed = ("p",)  # «в 2 из 5 случаев»: «в двух из пяти»
-        if noun and noun[0].lemma == "число" and not decimals and not past_a_number:
-            # «до 25 числа»: a day of the month is an ordinal agreeing with «число».
+        if noun and noun[0].lemma == "число" and not decimals:
+            # «до 25 числа», «с 1 по 5 число»: a day of the month is an ordinal, neuter.
+            if past_a_number:
+                return ordinal(int(digits), governed[0], "n")
             return ordinal(int(digits), noun[0].case or "n", "n", noun[0].plural)
         if decimals:
             # A fraction governs the genitive singular whatever the case around it.

@@ -107,7 +107,8 @@ def expand_dates(text: str) -> str:
         return _spoken_date(int(m.group(1)), m.group(2).lower(), m.group(3), _date_case(m))
 
     def day_and_month(m: re.Match[str]) -> str:
-        if word_before(m.string, m.start()) not in _DAY_MONTH_PREPOSITIONS:
+        dated = word_before(m.string, m.start()) in _DAY_MONTH_PREPOSITIONS
+        if not dated and not _TIME_FOLLOWS.match(m.string, m.end()):
             return m.group()  # «12.05» alone is a decimal
         return _spoken_date(int(m.group(1)), _month_gen(int(m.group(2))), None, _date_case(m))
 
@@ -126,6 +127,7 @@ _NOT_A_MEASURE = (
     r"|раза?)(?![а-яё])))"
 )
 _DAY_MONTH = re.compile(rf"(?<![\w.,/-])(\d{{1,2}})\.(0[1-9]|1[0-2]){_NOT_A_MEASURE}")
+_TIME_FOLLOWS = re.compile(r"\s+(?:в|к|с|до)\s+\d{1,2}[:.]\d{2}(?!\d)")  # «15.08 в 11:00»
 _DAY_MONTH_PREPOSITIONS = frozenset(["с", "со", "по", "до", "на", "к", "ко", "от", "после"])
 
 
