@@ -172,13 +172,14 @@ def governed_cases(text: str, pos: int) -> tuple[str, ...]:
 
 def date_case(text: str, pos: int) -> str:
     """The case of a day of the month at `pos`: its preposition's, else the genitive after a
-    noun or a verb («приём 5 мая», «приходите 5 мая»: when), else the nominative."""
+    noun or a verb («приём 5 мая», «приходите 5 мая», «назначен 5 мая»: when), else the
+    nominative."""
     governed = governed_cases(text, pos)
     if governed != ("n",):
         return governed[0]
     before = words_before(text, pos, 1)
     forms = analyze(before[0]) if before else ()
-    when = forms and forms[0].pos in ("NOUN", "VERB", "INFN") and not forms[0].name
+    when = forms and forms[0].pos in ("NOUN", "VERB", "INFN", "PRTS") and not forms[0].name
     return "g" if when and before[0] not in _DATE_APPOSITIONS else "n"
 
 
