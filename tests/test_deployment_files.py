@@ -362,7 +362,7 @@ def test_after_lidia_the_dialplan_asks_next_and_transfers(
     call = dict(
         call, LIDIA_FROM="+74951234567", LIDIA_TO="+74957654321", LIDIA_DIALSTATUS="NOANSWER"
     )
-    assert called_lidia(again, call)["transfer"] == ["NOANSWER"]
+    assert called_lidia(again, call)["dialstatus"] == ["NOANSWER"]
     assert called_lidia(again, call)["call"] == ["1733561234.42"]
 
 
@@ -422,7 +422,7 @@ def test_asterisk_contract_names_every_shared_url() -> None:
         "ASTERISK_WS_USERNAME",
         "ASTERISK_WS_PASSWORD",
         "ASTERISK_AUDIOSOCKET_PORT",
-        "transfer=",
+        "dialstatus=",
     ):
         assert name in contract, name
 
