@@ -230,6 +230,9 @@ def run() -> list[tuple[str, float, str]]:
                     )
     finally:
         voice.close()
+    for name, results in by_carrier.items():
+        each = " ".join(f"{t['mouth_to_ear_s']:.3f}" for t in results)
+        print(f"{name:<12} last voiced frame → first reply frame, each turn (s): {each}")
     turns = by_carrier["twilio"]
     vad_wait = median(t["vad_wait_s"] for t in turns)
     mouth = median(t["mouth_to_ear_s"] for t in turns)

@@ -131,8 +131,19 @@ class _Caller:
         self.speech_ended_at: list[float] = []
         self.stopped = False
 
+    def stop(self) -> None:
+        """The call ended: the caller says no more (an awaited `say()` raises)."""
+        self.stopped = True
+        while self._frames:
+            _, done = self._frames.popleft()
+            if done is not None and not done.done():
+                done.set_exception(ConnectionError("the call ended before the caller finished"))
+
     def say_nowait(self, pcm: bytes) -> asyncio.Future[float]:
         done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        if self.stopped:
+            done.set_exception(ConnectionError("the call has ended"))
+            return done
         frames = frames_of(pcm) or [SILENT_FRAME]
         for i, frame in enumerate(frames):
             self._frames.append((frame, done if i == len(frames) - 1 else None))
@@ -282,7 +293,7 @@ class ChanWebSocketPeer:
     def _end(self, reason: str) -> None:
         if self.ended is None:
             self.ended, self.ended_at = reason, time.perf_counter()
-        self._caller.stopped = True
+        self._caller.stop()
         self._changed.set()
 
     # ------------------------------------------------------------ what Asterisk sends
@@ -555,7 +566,7 @@ class AudioSocketPeer:
         if self.ended is not None:
             return
         self.ended, self.ended_at = reason, time.perf_counter()
-        self._caller.stopped = True
+        self._caller.stop()
         self._changed.set()
         if self._writer is not None:
             if hangup_frame:

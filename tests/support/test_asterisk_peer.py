@@ -208,6 +208,8 @@ async def test_dtmf_and_the_hangup_command(media_server: MediaServer) -> None:
         assert await peer.closed()
         assert peer.ended == "hangup_command"
         assert ws.close_code == 1000
+        with pytest.raises(ConnectionError):
+            await peer.say(tone(1))  # nobody is on the line any more
 
 
 async def test_caller_hangup_closes_the_websocket(media_server: MediaServer) -> None:
