@@ -202,6 +202,7 @@ class JournaledCallStore:
         to_number: str | None,
         mode: str | None = None,
         status: str = "in-progress",
+        carrier: str | None = None,
     ) -> bool:
         known = self._recent.call(call_sid) is not None
         args = dict(
@@ -211,6 +212,7 @@ class JournaledCallStore:
             mode=mode,
             status=status,
             started_at=utcnow(),
+            carrier=carrier,
         )
         created = await self._write("create_call", args)
         return (not known) if created is None else bool(created)
