@@ -11,12 +11,18 @@ import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 import yaml
 
 from lidia.core.settings import PROJECT_DIR, Settings
+from lidia.phone.app import create_app as create_phone_app
+from lidia.phone.call_store import SqlCallStore
+from tests.conftest import make_settings
 from tests.support import asterisk_conf
-from tests.support.asterisk_peer import dial_query
+from tests.support.asterisk_peer import AudioSocketPeer, ChanWebSocketPeer, dial_query
+from tests.support.live_server import live_server
+from tests.support.replicas import free_port
 from tests.support.service_guard import service_missing
 
 
@@ -455,3 +461,74 @@ def test_asterisk_profile_runs_a_recent_asterisk_with_the_files(asterisk_config:
         for p in services["phone"]["ports"]
     ]
     assert ("127.0.0.1", "9092") in published  # AudioSocket, from this host only
+
+
+async def test_the_asterisk_files_reach_the_phone_service_as_written(
+    tmp_path: Path,
+    steps: dict[str, list[asterisk_conf.Step]],
+    dialplan_globals: dict[str, str],
+    ws_client: asterisk_conf.Section,
+) -> None:
+    """The dialplan's URLs, evaluated for a call, against the real phone service: its
+    credentials are accepted, Лидия greets over chan_websocket and AudioSocket, `next` answers
+    what the dialplan reads. (The orchestrator is down: the greeting comes from espeak-ng.)"""
+    audiosocket_port = free_port()
+    settings = make_settings(
+        tmp_path,
+        orchestrator_url="http://127.0.0.1:9",
+        asterisk_ws_username=ws_client.get("username"),
+        asterisk_ws_password=ws_client.get("password"),
+        asterisk_audiosocket_host="127.0.0.1",
+        asterisk_audiosocket_port=audiosocket_port,
+        greeting_text="Здравствуйте!",
+    )
+    store = SqlCallStore(f"sqlite:///{tmp_path / 'calls.db'}")
+    try:
+        with live_server(create_phone_app(settings, call_store=store)) as url:
+            here = urlsplit(url).netloc
+            call = {**SAMPLE_CALL, **dialplan_globals, "LIDIA_HTTP": url}
+            call = run_sets(asterisk_conf.steps_of(steps, "from-provider", "_+X."), call)
+            call = run_sets(asterisk_conf.steps_of(steps, "lidia", "start"), call)
+            websocket = asterisk_conf.steps_of(steps, "lidia", "websocket")
+            call = run_sets(websocket, call)
+            (dial,) = [s for s in websocket if s.app == "Dial"]
+            params = dict(
+                pair.split("=", 1)
+                for pair in asterisk_conf.split_arguments(
+                    asterisk_conf.substitute(
+                        channel_options(dial.args[0].split("/", 2)[2])["v"], call
+                    )
+                )
+            )
+            uri = urlsplit(ws_client.get("uri") or "")._replace(netloc=here).geturl()
+            peer = ChanWebSocketPeer(
+                uri, ws_client.get("username"), ws_client.get("password"), params=params
+            )
+            async with peer:
+                await peer.wait_for(lambda: bool(peer.marks_processed()), within_s=60)
+                assert peer.subprotocol == "media" and peer.played
+            auth = (dialplan_globals["LIDIA_USER"], dialplan_globals["LIDIA_PASSWORD"])
+            (ask, *_) = asterisk_conf.steps_of(steps, "lidia", "next")
+            next_url = asterisk_conf.substitute(ask.args[0].split("${CURL(", 1)[1][:-2], call)
+            async with httpx.AsyncClient(auth=auth, timeout=30) as http:
+                answer = await http.get(next_url)
+                assert (answer.status_code, answer.text) == (200, "hangup")
+
+                audiosocket = asterisk_conf.steps_of(steps, "lidia", "audiosocket")
+                call = run_sets(audiosocket[:2], call)
+                register = next(s for s in audiosocket if "/asterisk/calls/" in s.args[0])
+                curl = register.args[0].split("${CURL(", 1)[1][:-2]
+                target, body = asterisk_conf.split_arguments(curl)
+                registered = await http.post(
+                    asterisk_conf.substitute(target, call),
+                    content=body,  # as CURL() posts it
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                )
+                assert registered.status_code == 200, registered.text
+            async with AudioSocketPeer(
+                "127.0.0.1", audiosocket_port, call_uuid=uuid.UUID(call["LIDIA_CALL"])
+            ) as audio:
+                await audio.wait_for(lambda: any(any(s.data) for s in audio.received_audio), 60)
+                assert audio.ended is None
+    finally:
+        store.engine.dispose()
