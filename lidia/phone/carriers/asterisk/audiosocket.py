@@ -28,7 +28,12 @@ import time
 import uuid
 from collections import deque
 
-from lidia.phone.carriers.asterisk.calls import HANGUP, AsteriskCalls, transfer_step
+from lidia.phone.carriers.asterisk.calls import (
+    HANGUP,
+    NOT_ANSWERED,
+    AsteriskCalls,
+    transfer_step,
+)
 from lidia.phone.carriers.asterisk.slin import SlinCodec
 from lidia.phone.context import PhoneContext
 from lidia.phone.ids import asterisk_call_id
@@ -236,7 +241,11 @@ class AudioSocketServer:
         self.calls.connected.add(call_id)
         try:
             details = {"carrier": CARRIER, "peer": str(writer.get_extra_info("peername"))}
-            started = CallStarted(call_id, details)
+            dial_status = self.calls.returning.pop(call_id, None)
+            if dial_status is not None:
+                details["dial_status"] = dial_status
+            unanswered = (dial_status or "").upper() in NOT_ANSWERED
+            started = CallStarted(call_id, details, transfer_unanswered=unanswered)
             line = AudioSocketLine(self.ctx, self.calls, reader, writer, call_id, started)
             try:
                 await CallConversation(self.ctx, line).run()
@@ -260,7 +269,8 @@ class AudioSocketServer:
         if call_id is None or record is None or record.carrier != CARRIER:
             log.warning("AudioSocket call %s was not registered; closed", call_id)
             return None
-        if call_id in self.calls.connected or record.ended_at is not None:
+        back = call_id in self.calls.returning  # after a transfer nobody answered
+        if call_id in self.calls.connected or (record.ended_at is not None and not back):
             log.warning("AudioSocket call %s already had its connection; closed", call_id)
             return None
         return call_id

@@ -14,6 +14,9 @@ from collections import OrderedDict
 from lidia.phone.call_store import CallStore
 
 HANGUP = "hangup"
+# The transfer's DIALSTATUS after which the caller is still with us (the dialplan dials
+# Лидия again with it): she offers to take a message.
+NOT_ANSWERED = frozenset({"BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL"})
 NEXT_STEP_EVENT = "next_step"
 _KEPT = 1000  # recent calls' answers kept in memory; older ones are read from the store
 
@@ -28,6 +31,8 @@ class AsteriskCalls:
     def __init__(self) -> None:
         self._next: OrderedDict[str, str] = OrderedDict()
         self.connected: set[str] = set()  # AudioSocket calls with a live connection
+        # AudioSocket calls registered again after a transfer nobody answered → DIALSTATUS.
+        self.returning: dict[str, str] = {}
 
     async def decide(self, store: CallStore, call_id: str, step: str) -> None:
         self._next[call_id] = step

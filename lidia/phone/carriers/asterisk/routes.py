@@ -4,7 +4,8 @@
 - `WS   /asterisk/media?call=…&from=…&to=…` chan_websocket (`websocket_line`); `dialstatus=…`
   on a second leg after a transfer nobody answered: Лидия then takes a message.
 - `POST /asterisk/calls/{call}?from=…&to=…` registers an AudioSocket call (its UUID) before
-  the dialplan runs `AudioSocket()`: caller ID is not carried by AudioSocket itself.
+  the dialplan runs `AudioSocket()`: caller ID is not carried by AudioSocket itself;
+  `&dialstatus=…` when it comes back from a transfer nobody answered (a message, then).
 - `GET  /asterisk/calls/{call}/next` what the dialplan does once Лидия's leg ended:
   `hangup` or `transfer:<number>` (plain text, for `CURL()`).
 `{call}` is the dialplan's own id for the call (`${UNIQUEID}`, or the AudioSocket UUID).
@@ -114,14 +115,21 @@ async def register_audiosocket_call(
     phone: AsteriskDep,
     from_: Annotated[str | None, Query(alias="from", max_length=MAX_NUMBER_CHARS)] = None,
     to: Annotated[str | None, Query(max_length=MAX_NUMBER_CHARS)] = None,
+    dialstatus: Annotated[str | None, Query(max_length=32)] = None,
 ) -> PlainTextResponse:
     """Before `AudioSocket(<UUID>,…)`: the call's caller and called numbers, by its UUID."""
     call_id = call_id_of(call)
     created = await phone.store.create_call(
-        call_id, from_number=from_, to_number=to, mode="stream", carrier=AUDIOSOCKET
+        call_id,
+        from_number=_number(from_),
+        to_number=_number(to),
+        mode="stream",
+        carrier=AUDIOSOCKET,
     )
     if created:
         log.info("AudioSocket call %s registered", call_id)
+    elif dialstatus:  # the same call back from a transfer: one more connection is expected
+        phone.asterisk.returning[call_id] = dialstatus
     return PlainTextResponse("ok")
 
 

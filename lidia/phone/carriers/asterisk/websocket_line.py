@@ -10,8 +10,12 @@ Asterisk in real time; `MARK_MEDIA` comes back as `MEDIA_MARK_PROCESSED` once th
 it has played, `FLUSH_MEDIA` empties the queue (marks behind it never fire), `HANGUP` ends the
 leg and the dialplan goes on (Dial's `g`), asking `next` what to do.
 
-While Asterisk says `MEDIA_XOFF` (its queue is full) nothing more is sent: audio and marks
-wait here, in order, until `MEDIA_XON`; a flush drops them too.
+Asterisk queues 1000 frames (20 s) at most and ignores whatever arrives beyond; its
+`MEDIA_XOFF` comes too late to stop a reply sent at synthesis speed (hundreds of frames are
+already on the way). So the line keeps its own account of what is queued there (each frame
+plays 20 ms after the one before) and holds the sender while more than `MAX_AHEAD_S` is
+queued; and while Asterisk says `MEDIA_XOFF`, nothing more is sent: audio and marks wait
+here, in order, until `MEDIA_XON`. A flush drops both.
 """
 
 from __future__ import annotations
@@ -25,7 +29,12 @@ from typing import Any
 
 from fastapi import WebSocket
 
-from lidia.phone.carriers.asterisk.calls import HANGUP, AsteriskCalls, transfer_step
+from lidia.phone.carriers.asterisk.calls import (
+    HANGUP,
+    NOT_ANSWERED,
+    AsteriskCalls,
+    transfer_step,
+)
 from lidia.phone.carriers.asterisk.slin import SlinCodec
 from lidia.phone.context import PhoneContext
 from lidia.phone.media.line import (
@@ -44,9 +53,9 @@ log = logging.getLogger("phone.asterisk")
 
 CARRIER = "asterisk"
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
+FRAME_S = 0.020
+MAX_AHEAD_S = 10.0  # audio queued in Asterisk at most (it takes 20 s; XOFF at 18 s)
 MAX_TEXT_CHARS = 64 * 1024  # Asterisk's events are small; anything far bigger is not Asterisk
-# DIALSTATUS values of the transfer's Dial after which the caller is still with us.
-NOT_ANSWERED = frozenset({"BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL"})
 
 
 class AsteriskWebSocketLine:
@@ -77,6 +86,7 @@ class AsteriskWebSocketLine:
         self._out = bytearray()  # slin not yet a whole frame (slin16 resampling)
         self._held: list[bytes | str] = []  # what waits for MEDIA_XON
         self._xoff = False
+        self._queued_until = 0.0  # monotonic time when what Asterisk holds has played
         self._receiving: asyncio.Future[Any] | None = None
         self._send_lock = asyncio.Lock()
         self._closed = False
@@ -208,9 +218,16 @@ class AsteriskWebSocketLine:
         self._out += self.codec.from_mulaw(mulaw)
         size = self.codec.frame_bytes
         whole = len(self._out) - len(self._out) % size  # Asterisk drops a shorter tail
-        if whole:
-            frames, self._out = bytes(self._out[:whole]), self._out[whole:]
-            await self._send(frames)
+        if not whole:
+            return
+        frames, self._out = bytes(self._out[:whole]), self._out[whole:]
+        now = time.monotonic()
+        ahead = self._queued_until - now
+        if ahead > MAX_AHEAD_S:  # the turn's task waits; a flush (barge-in) cancels it
+            await asyncio.sleep(ahead - MAX_AHEAD_S)
+            now = time.monotonic()
+        self._queued_until = max(self._queued_until, now) + FRAME_S * (whole // size)
+        await self._send(frames)
 
     async def mark(self, name: str) -> None:
         await self._command("MARK_MEDIA", correlation_id=name)  # a JSON string, as required
@@ -219,6 +236,7 @@ class AsteriskWebSocketLine:
         async with self._send_lock:
             self._held.clear()  # audio and marks behind the flush: never played
             self._out.clear()
+            self._queued_until = 0.0
         await self._command("FLUSH_MEDIA")
 
     async def hang_up(self) -> None:

@@ -33,6 +33,7 @@ from tests.support.asterisk_phone import (
 )
 
 ORCHESTRATOR_DOWN = "http://127.0.0.1:9"  # nothing listens: prompts come from espeak-ng
+TRANSFER_TO = "+74950000002"
 _calls = itertools.count(1)
 
 
@@ -44,7 +45,9 @@ def unique_id() -> str:
 @pytest.fixture(scope="module")
 def phone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskPhone]:
     root = tmp_path_factory.mktemp("phone-asterisk")
-    with serve_asterisk_phone(root, ORCHESTRATOR_DOWN, max_concurrent_calls=1) as phone:
+    with serve_asterisk_phone(
+        root, ORCHESTRATOR_DOWN, max_concurrent_calls=1, transfer_number=TRANSFER_TO
+    ) as phone:
         yield phone
 
 
@@ -129,6 +132,35 @@ async def test_audiosocket_paces_20_ms_frames_and_never_goes_silent(
     assert await phone.next_step(str(peer.call_uuid)) == "hangup"
 
 
+async def test_audiosocket_dtmf_0_ends_the_leg_for_a_transfer_and_an_unanswered_one_comes_back(
+    phone: AsteriskPhone,
+) -> None:
+    peer = await phone.audiosocket_peer()
+    async with peer:
+        await peer.wait_for(lambda: len(peer.received_audio) > 25)
+        await peer.dtmf("0")
+        assert await peer.closed(within_s=30) and peer.ended == "app_hangup"
+        assert not peer.protocol_errors  # only audio and the hang-up frame were sent
+    call = str(peer.call_uuid)
+    assert await phone.next_step(call) == f"transfer:{TRANSFER_TO}"
+    assert (await phone.closed_record(call)).outcome == "transferred"
+
+    # Nobody answered: the dialplan registers the call again with DIALSTATUS, and reconnects.
+    response = await phone.http(
+        "POST", f"/asterisk/calls/{call}", params={"from": CALLER, "dialstatus": "BUSY"}
+    )
+    assert response.text == "ok"
+    back = AudioSocketPeer("127.0.0.1", phone.audiosocket_port, call_uuid=peer.call_uuid)
+    async with back:
+        await back.wait_for(lambda: speech_level(back.audio()) > 0.01, within_s=30)
+        await asyncio.sleep(1.0)  # the caller's message
+        await back.hangup()
+    record = await phone.closed_record(call, outcome="message")
+    assert record.message_audio_path
+    kinds = [e.kind for e in await phone.store.events(record.call_sid)]
+    assert "transfer_result" in kinds and "prompt" in kinds
+
+
 async def test_an_unregistered_audiosocket_call_is_closed(phone: AsteriskPhone) -> None:
     peer = AudioSocketPeer("127.0.0.1", phone.audiosocket_port)
     async with peer:
@@ -164,3 +196,17 @@ def test_the_asterisk_endpoints_are_off_without_credentials(tmp_path: Path) -> N
         make_settings(tmp_path, asterisk_ws_username=USERNAME, asterisk_ws_password=PASSWORD)
     )
     assert "/asterisk/calls/{call}/next" in on.openapi()["paths"]
+
+
+async def test_a_reply_longer_than_asterisks_queue_is_played_whole(tmp_path: Path) -> None:
+    # Asterisk queues 1000 frames (20 s) at most and ignores audio sent beyond that; its
+    # MEDIA_XOFF (at 900) comes too late for audio sent at synthesis speed. A greeting over
+    # 20 s must be held back by the line, not lost.
+    greeting = " ".join(["Здравствуйте! Вы позвонили в нашу компанию, спасибо за звонок."] * 6)
+    with serve_asterisk_phone(tmp_path, ORCHESTRATOR_DOWN, greeting_text=greeting) as phone:
+        async with phone.websocket_peer(unique_id()) as peer:
+            await peer.wait_for_mark("greeting-end", within_s=90)
+            sent = sum(len(s.data) for s in peer.received_audio)
+            assert len(peer.played_audio()) == sent > 1000 * 320  # all of it, in order
+            assert peer.dropped_bytes == 0 and not peer.events("MEDIA_XOFF")
+            await peer.hangup()
