@@ -105,6 +105,9 @@ class CallConversation:
         self.audio_until = 0.0  # perf_counter when the audio sent so far ends playing
         self.message_ack = MessageAcknowledger(self._acknowledge_message)
         self.over_capacity = False  # beyond MAX_CONCURRENT_CALLS: busy prompt, then a message
+        # Back from a transfer nobody answered (Asterisk's second leg): only the message is
+        # kept, as Twilio's `<Record>` does; the first leg's recording stays as it was.
+        self.after_transfer = False
         self.finished = asyncio.Event()  # set once the call's record is complete
         self.actions = CallActions(ctx, line, self._say_then_transfer)  # transfer, hang-up
         self.turn_taking = TurnTaking(self)  # end of turn by meaning; backchannels; fillers
@@ -163,6 +166,7 @@ class CallConversation:
         if self.over_capacity:
             opening = self._all_lines_busy()
         elif start.transfer_unanswered:
+            self.after_transfer = True
             opening = self._transfer_unanswered()
         else:
             opening = self._play_greeting()
@@ -553,7 +557,7 @@ class CallConversation:
     async def _close_record(self, call_sid: str, call_dir: Path) -> None:
         """The caller's recording (and message) on disk, then the outcome on the record."""
         store = self.ctx.store
-        if self.inbound:
+        if self.inbound and not self.after_transfer:
             await write_mulaw_wav(call_dir / WHOLE_CALL_FILE, bytes(self.inbound))
             try:  # both sides on one timeline; a failure here must not leave the call open
                 await save_call_recording(

@@ -143,7 +143,10 @@ async def test_audiosocket_dtmf_0_ends_the_leg_for_a_transfer_and_an_unanswered_
         assert not peer.protocol_errors  # only audio and the hang-up frame were sent
     call = str(peer.call_uuid)
     assert await phone.next_step(call) == f"transfer:{TRANSFER_TO}"
-    assert (await phone.closed_record(call)).outcome == "transferred"
+    first_leg = await phone.closed_record(call)
+    assert first_leg.outcome == "transferred"
+    recording = phone.settings.calls_log_dir / first_leg.call_sid / "call.wav"
+    first_recording = recording.read_bytes()
 
     # Nobody answered: the dialplan registers the call again with DIALSTATUS, and reconnects.
     response = await phone.http(
@@ -157,6 +160,7 @@ async def test_audiosocket_dtmf_0_ends_the_leg_for_a_transfer_and_an_unanswered_
         await back.hangup()
     record = await phone.closed_record(call, outcome="message")
     assert record.message_audio_path
+    assert recording.read_bytes() == first_recording  # the conversation's recording is kept
     kinds = [e.kind for e in await phone.store.events(record.call_sid)]
     assert "transfer_result" in kinds and "prompt" in kinds
 
