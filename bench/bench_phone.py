@@ -254,8 +254,8 @@ def run() -> list[tuple[str, float, str]]:
         ),
         ("/process_call alone: first audio event (s)", direct_s, ""),
         ("ratio (phone − VAD wait) / process_call", ratio, "≤ 1.2"),
-        ("Asterisk chan_websocket: same (s)", websocket, ""),
-        ("Asterisk AudioSocket: same (s)", audiosocket, ""),
+        ("Asterisk chan_websocket: last voiced → first reply (s)", websocket, ""),
+        ("Asterisk AudioSocket: last voiced → first reply (s)", audiosocket, ""),
         ("ratio Asterisk chan_websocket / Twilio", websocket / mouth, "≈ 1 (≤ 1.1)"),
         ("ratio Asterisk AudioSocket / Twilio", audiosocket / mouth, "≈ 1 (≤ 1.1)"),
     ]
