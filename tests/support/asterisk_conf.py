@@ -4,7 +4,8 @@ and `key => value` lines, `;` comments (`\\;` is a literal semicolon), `#include
 same section name repeated (pjsip.conf's `[provider]` as registration, auth, aor, endpoint...).
 A dialplan's `exten =>` / `same =>` lines become (extension, priority, label, application,
 arguments), arguments split the way Asterisk splits them (commas inside parentheses or
-`${...}` stay put)."""
+`${...}` stay put). `substitute()` expands `${...}` for a sample call, so a test can see the URL
+a `CURL()` or a `Dial()` would produce."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support.asterisk_peer import uri_encode
 
 SECTION = re.compile(r"^\[(?P<name>[^\]]+)\](?:\((?P<marks>[^)]*)\))?$")
 ENTRY = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)\s*=>?\s*(?P<value>.*)$")
@@ -159,8 +162,6 @@ def _filter_set(allowed: str) -> set[str]:
 
 
 def _evaluate(expression: str, variables: dict[str, str]) -> str:
-    from tests.support.asterisk_peer import uri_encode
-
     if call := FUNCTION.match(expression):
         name, args = call["name"], call["args"]
         if name == "URIENCODE":
