@@ -21,7 +21,7 @@ from lidia.phone.ids import asterisk_call_id
 from lidia.tts.engines.rhvoice import RHVoiceEngine
 from tests.support.asterisk_peer import uri_encode
 from tests.support.asterisk_phone import CALLER, COMPANY, AsteriskPhone, serve_asterisk_phone
-from tests.support.fake_llm_servers import FakeOpenAI
+from tests.support.fake_llm_servers import FakeOpenAI, Script
 from tests.support.fake_notify_servers import FakeTelegram, serve_fake
 from tests.support.russian_phone import llm_replying
 from tests.support.russian_speech import BOOKING, BOOKING_WORDS, words_of
@@ -38,7 +38,7 @@ _calls = iter(range(1, 10_000))
 
 @pytest.fixture(scope="module")
 def russian_orchestrator_settings() -> dict[str, object]:
-    return {"llm_timeout_s": 30.0}
+    return {"llm_timeout_s": 30.0, "transfer_number": TRANSFER_TO}  # transfer_call offered
 
 
 @pytest.fixture(scope="module")
@@ -190,12 +190,31 @@ async def test_dtmf_0_hangs_up_the_leg_then_next_transfers_and_an_unanswered_one
     assert await phone.next_step(call) == f"transfer:{TRANSFER_TO}"  # the last decision
 
 
+async def test_the_transfer_call_tool_ends_the_leg_once_its_sentence_has_played(
+    phone: AsteriskPhone, llm: FakeOpenAI, slin: Callable[[str], bytes]
+) -> None:
+    llm.script = Script(
+        text="Соединяю вас с менеджером.", tool_calls=[{"name": "transfer_call", "arguments": {}}]
+    )
+    call = unique_id()
+    async with phone.websocket_peer(call) as peer:
+        await peer.wait_for_mark("greeting-end")
+        await peer.say(slin("Соедините меня, пожалуйста, с менеджером.") + bytes(16000))
+        await peer.wait_for_mark("turn1-end", within_s=90)
+        assert await peer.closed(within_s=30) and peer.ended == "hangup_command"
+    assert peer.command_times("HANGUP")[0] >= peer.event_times("MEDIA_MARK_PROCESSED")[-1]
+    assert await phone.next_step(call) == f"transfer:{TRANSFER_TO}"
+    assert (await phone.closed_record(call)).outcome == "transferred"
+
+
 async def test_a_russian_call_over_audiosocket_is_heard_answered_and_recorded(
     phone: AsteriskPhone, llm: FakeOpenAI, slin: Callable[[str], bytes]
 ) -> None:
     peer = await phone.audiosocket_peer()
     async with peer:
         await peer.wait_for(lambda: level(peer.audio()) > 0.01, within_s=30)  # the greeting
+        last = lambda: b"".join(s.data for s in peer.received_audio[-25:])  # noqa: E731
+        await peer.wait_for(lambda: level(last()) == 0, within_s=30)  # …played to its end
         ended = await peer.say(slin(BOOKING) + bytes(16000))
         after = lambda: b"".join(s.data for s in peer.received_audio if s.at > ended)  # noqa: E731
         await peer.wait_for(lambda: level(after()) > 0.01, within_s=90)  # the reply, paced
