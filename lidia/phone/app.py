@@ -1,4 +1,5 @@
-"""Phone service (port 8001): Twilio calls in, the orchestrator's turns out, every call logged.
+"""Phone service (port 8001): calls in (Twilio, or Asterisk and any SIP trunk), the orchestrator's
+turns out, every call logged.
 
 Run:  python phone_service.py
   or: uvicorn phone_service:create_app --factory --host 0.0.0.0 --port 8001
