@@ -214,3 +214,31 @@ async def test_a_reply_longer_than_asterisks_queue_is_played_whole(tmp_path: Pat
             assert len(peer.played_audio()) == sent > 1000 * 320  # all of it, in order
             assert peer.dropped_bytes == 0 and not peer.events("MEDIA_XOFF")
             await peer.hangup()
+
+
+class Slin16Peer(ChanWebSocketPeer):
+    """Asterisk dialling with `c(slin16)`: MEDIA_START says so, 640-byte frames."""
+
+    async def _event(self, name: str, **fields: object) -> None:
+        if name == "MEDIA_START":
+            fields = {**fields, "format": "slin16", "optimal_frame_size": 640}
+        await super()._event(name, **fields)
+
+
+async def test_chan_websocket_at_16_khz_gets_whole_16_khz_frames(phone: AsteriskPhone) -> None:
+    call = unique_id()
+    peer = Slin16Peer(
+        phone.media_uri, USERNAME, PASSWORD, call=call, from_number=CALLER, to_number=COMPANY
+    )
+    async with peer:
+        await peer.wait_for_mark("greeting-end")
+        assert all(len(s.data) % 640 == 0 for s in peer.received_audio)
+        pcm = np.frombuffer(peer.played_audio(), dtype="<i2").astype(np.float32) / 32768
+        spectrum = np.abs(np.fft.rfft(pcm))
+        freqs = np.fft.rfftfreq(len(pcm), 1 / 16000)
+        # Speech at its own pitch (8 kHz audio sent as 16 kHz would sit an octave up): the
+        # band above the telephone's 4 kHz holds only the quick resampler's leftovers.
+        assert rms(pcm) > 0.01 and spectrum[freqs < 3800].sum() > 10 * spectrum[freqs > 4200].sum()
+        await peer.hangup()
+    events = {e.kind: e.data for e in await phone.store.events(asterisk_call_id(call) or "")}
+    assert events["stream_start"]["format"] == "slin16"
