@@ -117,7 +117,8 @@ async def test_a_russian_call_over_chan_websocket_is_one_turn_recorded_and_repor
     assert record.carrier == "asterisk" and record.outcome == "conversation"
     turns = await phone.store.turns(record.call_sid)
     assert len(turns) == 1 and answered == 1, [t.transcript for t in turns]
-    assert words_of(turns[0].transcript or "") >= {"записаться", "четверг"}, turns[0].transcript
+    # Both halves of the sentence in one turn (Whisper base sometimes hears «подписаться»).
+    assert words_of(turns[0].transcript or "") >= {"хочу", "четверг"}, turns[0].transcript
     caller_at, reply_at = turns[0].caller_offset_s, turns[0].reply_offset_s
     assert turns[0].reply == REPLY and caller_at is not None and reply_at is not None
     assert reply_at > caller_at  # both sides on the call's clock
@@ -131,7 +132,9 @@ async def test_a_russian_call_over_chan_websocket_is_one_turn_recorded_and_repor
 
     async with httpx.AsyncClient(base_url=phone.url, auth=ADMIN) as admin:
         page = await admin.get(f"/admin/calls/{record.call_sid}")
+        listed = await admin.get("/admin")
     assert page.status_code == 200 and "Asterisk (chan_websocket)" in page.text
+    assert 'class="carrier">Asterisk (chan_websocket)' in listed.text
 
 
 async def test_a_backchannel_does_not_flush_and_an_interruption_does(
