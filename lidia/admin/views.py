@@ -29,6 +29,7 @@ from lidia.admin.local_time import LocalClock
 from lidia.admin.security import AdminAuth
 from lidia.admin.voice_status import VoiceStatus, voice_label, voice_status
 from lidia.admin.wording import (
+    carrier_ru,
     channel_ru,
     count_ru,
     delivery_state_ru,
@@ -59,6 +60,7 @@ templates.env.filters.update(
     outcome_ru=outcome_ru,
     event_ru=event_ru,
     mode_ru=mode_ru,
+    carrier_ru=carrier_ru,
     channel_ru=channel_ru,
     delivery_state_ru=delivery_state_ru,
 )

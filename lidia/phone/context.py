@@ -23,6 +23,7 @@ from lidia.phone.audio_cache import AudioCache
 from lidia.phone.call_store import CallStore, SqlCallStore
 from lidia.phone.call_store.journaled import JournaledCallStore
 from lidia.phone.capacity import CallCapacity
+from lidia.phone.carriers.asterisk.calls import AsteriskCalls
 from lidia.phone.ids import is_call_sid
 from lidia.phone.media.inference import PhoneInference
 from lidia.phone.notify.channels import build_channels
@@ -61,6 +62,7 @@ class PhoneContext:
     # VAD and end-of-turn inference: its own bounded pool, shut down with the app.
     inference: PhoneInference = field(default_factory=PhoneInference)
     clock: Clock = SYSTEM_CLOCK  # calendar time: hours, backoff, retention, the dashboard
+    asterisk: AsteriskCalls = field(default_factory=AsteriskCalls)  # each call's next step
 
     def in_background(self, work: Awaitable[Any]) -> None:
         """Run `work` after the response (e.g. message extraction after a status callback)."""
@@ -74,7 +76,7 @@ class PhoneContext:
 
     def call_dir(self, call_sid: str) -> Path:
         if not is_call_sid(call_sid):
-            raise ValueError(f"not a Twilio CallSid: {call_sid!r}")
+            raise ValueError(f"not a call id: {call_sid!r}")
         path = self.calls_dir / call_sid
         try:
             path.mkdir(parents=True, exist_ok=True)

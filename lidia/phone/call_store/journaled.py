@@ -203,6 +203,7 @@ class JournaledCallStore:
         to_number: str | None,
         mode: str | None = None,
         status: str = "in-progress",
+        carrier: str | None = None,
     ) -> bool:
         known = self._recent.call(call_sid) is not None
         args = dict(
@@ -212,6 +213,7 @@ class JournaledCallStore:
             mode=mode,
             status=status,
             started_at=self.clock.now(),
+            carrier=carrier,
         )
         created = await self._write("create_call", args)
         return (not known) if created is None else bool(created)

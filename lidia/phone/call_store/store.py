@@ -78,10 +78,17 @@ class SqlCallStore:
         to_number: str | None,
         mode: str | None = None,
         status: str = "in-progress",
+        carrier: str | None = None,
     ) -> bool:
         """Insert the call; False when it already exists (Twilio retries webhooks)."""
         call = CallRecord(
-            call_sid, from_number, to_number, mode, status, started_at=self.clock.now()
+            call_sid,
+            from_number,
+            to_number,
+            mode,
+            status,
+            started_at=self.clock.now(),
+            carrier=carrier,
         )
 
         def write() -> bool:
