@@ -11,10 +11,11 @@
 #   chromium        the headless browser of the dashboard's end-to-end test (Playwright drives it)
 #   nginx-light     the load balancer of the replica test (tests/test_replicas.py); production
 #                   runs the official nginx image from docker-compose.yml's `scale` profile
+#   faketime        `make test` reruns the calendar-dependent tests a year ahead (libfaketime)
 set -euo pipefail
 
 MAIN_PACKAGES=(espeak-ng ffmpeg sox)
-[ "${1:-}" = "--dev" ] && MAIN_PACKAGES+=(docker-compose chromium nginx-light)
+[ "${1:-}" = "--dev" ] && MAIN_PACKAGES+=(docker-compose chromium nginx-light faketime)
 NONFREE_PACKAGES=(rhvoice rhvoice-russian librhvoice5)
 
 missing=()

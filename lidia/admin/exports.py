@@ -21,6 +21,7 @@ CSV_COLUMNS = [
     "from_number",
     "to_number",
     "mode",
+    "carrier",
     "status",
     "outcome",
     "turns",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from lidia.core.clock import SYSTEM_CLOCK, Clock
+
 MONTHS_GENITIVE = [
     "января",
     "февраля",
@@ -24,9 +26,10 @@ MONTHS_GENITIVE = [
 class LocalClock:
     """Formats stored times in one zone; naive datetimes are taken as UTC (SQLite drops it)."""
 
-    def __init__(self, zone_name: str) -> None:
+    def __init__(self, zone_name: str, clock: Clock = SYSTEM_CLOCK) -> None:
         self.zone = ZoneInfo(zone_name)
         self.zone_name = zone_name
+        self._clock = clock
 
     def local(self, moment: dt.datetime) -> dt.datetime:
         if moment.tzinfo is None:
@@ -35,7 +38,7 @@ class LocalClock:
 
     def offset(self, moment: dt.datetime | None = None) -> str:
         """ "UTC+3" (the zone's offset at `moment`, default now)."""
-        delta = self.local(moment or dt.datetime.now(dt.UTC)).utcoffset() or dt.timedelta()
+        delta = self.local(moment or self._clock.now()).utcoffset() or dt.timedelta()
         minutes = int(delta.total_seconds() // 60)
         sign = "+" if minutes >= 0 else "−"
         hours, rest = divmod(abs(minutes), 60)

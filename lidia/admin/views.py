@@ -29,6 +29,7 @@ from lidia.admin.local_time import LocalClock
 from lidia.admin.security import AdminAuth
 from lidia.admin.voice_status import VoiceStatus, voice_label, voice_status
 from lidia.admin.wording import (
+    carrier_ru,
     channel_ru,
     count_ru,
     delivery_state_ru,
@@ -38,6 +39,7 @@ from lidia.admin.wording import (
     plural_ru,
 )
 from lidia.audio.stereo import mono_mixdown
+from lidia.core.clock import SYSTEM_CLOCK
 from lidia.phone.appointments import appointment_lines
 from lidia.phone.call_files import CALL_FILE, WHOLE_CALL_FILE
 from lidia.phone.call_store import CallQuery
@@ -59,6 +61,7 @@ templates.env.filters.update(
     outcome_ru=outcome_ru,
     event_ru=event_ru,
     mode_ru=mode_ru,
+    carrier_ru=carrier_ru,
     channel_ru=channel_ru,
     delivery_state_ru=delivery_state_ru,
 )
@@ -148,7 +151,8 @@ def _filter_params(query: CallQuery) -> dict[str, str]:
 
 def _page(request: Request, name: str, user: str, **context: Any) -> HTMLResponse:
     auth: AdminAuth = request.app.state.admin_auth
-    clock = LocalClock(request.app.state.admin_timezone)
+    phone = request.app.state.phone
+    clock = LocalClock(request.app.state.admin_timezone, phone.clock if phone else SYSTEM_CLOCK)
     response = templates.TemplateResponse(
         request,
         name,
@@ -198,7 +202,7 @@ async def calls_list(
 @router.get("/export.csv")
 async def export_csv(user: AdminUser, phone: Phone, filters: Filters) -> Response:
     rows, _ = await phone.store.search_calls(filters, limit=MAX_EXPORT_ROWS)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    stamp = phone.clock.now().strftime("%Y%m%d-%H%M%S")
     # The BOM makes Excel on Windows read the file as UTF-8 (Cyrillic), not as cp1251.
     return Response(
         CSV_BOM + calls_csv(rows),

@@ -24,7 +24,7 @@ EVENTS = {
     "barge_in": "звонящий перебил Лидию",
     "message_offered": "Лидия предложила оставить сообщение",
     "message": "сообщение записано",
-    "protocol_error": "ошибка связи с Twilio",
+    "protocol_error": "ошибка связи с оператором",
     "error": "ошибка",
     "dtmf": "нажата клавиша",
     "prompt": "Лидия произнесла фразу",
@@ -36,6 +36,11 @@ EVENTS = {
 CHANNELS = {"telegram": "Telegram", "email": "e-mail", "webhook": "вебхук"}
 DELIVERY_STATES = {"pending": "ждёт отправки", "sent": "доставлено", "failed": "не доставлено"}
 MODES = {"stream": "в реальном времени", "gather": "по репликам (Twilio)"}
+CARRIERS = {
+    "twilio": "Twilio",
+    "asterisk": "Asterisk (chan_websocket)",
+    "audiosocket": "Asterisk (AudioSocket)",
+}
 
 
 def plural_ru(count: int, one: str, few: str, many: str) -> str:
@@ -70,3 +75,8 @@ def delivery_state_ru(state: str) -> str:
 
 def mode_ru(mode: str | None) -> str:
     return MODES.get(mode or "", mode or "—")
+
+
+def carrier_ru(carrier: str | None) -> str:
+    """What carried the call; a record from before carriers were kept is Twilio's."""
+    return CARRIERS.get(carrier or "twilio", carrier or "—")

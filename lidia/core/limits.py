@@ -6,7 +6,7 @@ services is covered) reads a JSON body (`application/json`, `application/*+json`
 content type, which FastAPI also parses as JSON) up to `JSON_MAX_BYTES`: beyond that, 413;
 nested deeper than `JSON_MAX_DEPTH`, 400; both in the one error shape, before any route runs.
 The body read is handed on unchanged. Forms, uploads and WebSockets are not touched (uploads
-have their own caps; Media Streams frames are bounded in `lidia.phone.media.wire`).
+have their own caps; Media Streams frames are bounded in `lidia.phone.carriers.twilio.wire`).
 """
 
 from __future__ import annotations

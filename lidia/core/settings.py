@@ -120,6 +120,13 @@ class Settings(BaseSettings):
     # Hosts (and their subdomains) that may receive the account's credentials when the
     # phone service downloads a recording; any other RecordingUrl is refused.
     twilio_media_hosts: str = "twilio.com"
+    # Asterisk (issue 20): chan_websocket connects to `WS /asterisk/media`, and the dialplan
+    # calls `/asterisk/calls/…`, both with HTTP Basic (these two); off while either is unset.
+    # AudioSocket (older PBXs) listens on ASTERISK_AUDIOSOCKET_PORT (off when unset).
+    asterisk_ws_username: SecretStr | None = None
+    asterisk_ws_password: SecretStr | None = None
+    asterisk_audiosocket_host: str = "0.0.0.0"
+    asterisk_audiosocket_port: int | None = Field(default=None, ge=1, le=65535)
     phone_mode: Literal["stream", "gather"] = "stream"
     greeting_text: str = "Здравствуйте! Вы позвонили в нашу компанию. Чем могу помочь?"
     apology_text: str = (

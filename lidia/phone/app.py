@@ -1,4 +1,5 @@
-"""Phone service (port 8001): Twilio calls in, the orchestrator's turns out, every call logged.
+"""Phone service (port 8001): calls in (Twilio, or Asterisk and any SIP trunk), the orchestrator's
+turns out, every call logged.
 
 Run:  python phone_service.py
   or: uvicorn phone_service:create_app --factory --host 0.0.0.0 --port 8001
@@ -13,7 +14,11 @@ its status callback at `POST /twilio/status`):
 - `POST /twilio/recording` fetches the recording (account credentials) → `/process_call`,
                            or stores it as the caller's message (`?purpose=message`).
 - `POST /twilio/status`    finalises the record (duration, outcome).
-- `WS   /twilio/media`     Twilio Media Streams (`media.session.MediaStreamSession`).
+- `WS   /twilio/media`     Twilio Media Streams (`carriers.twilio`; the call: `media.session`).
+- `WS   /asterisk/media`, `POST /asterisk/calls/{call}`, `GET /asterisk/calls/{call}/next`:
+                           Asterisk chan_websocket and its dialplan (`carriers.asterisk`), and
+                           AudioSocket on ASTERISK_AUDIOSOCKET_PORT; on once the Asterisk
+                           credentials are set.
 - `GET  /audio/{id}`       generated audio for `<Play>`, unguessable ids, expiring.
 - `GET  /`, `GET /health`, `GET /metrics` (Prometheus).
 - `GET  /admin`            the calls dashboard (`admin/`; HTTP Basic with ADMIN_PASSWORD).
@@ -38,7 +43,10 @@ from lidia.core.metrics import install_metrics
 from lidia.core.serve import serve
 from lidia.core.settings import Settings, get_settings
 from lidia.phone.call_store import CallStore
-from lidia.phone.context import running_context
+from lidia.phone.carriers.asterisk import routes as asterisk_routes
+from lidia.phone.carriers.asterisk.audiosocket import AudioSocketServer
+from lidia.phone.carriers.asterisk.auth import asterisk_enabled
+from lidia.phone.context import PhoneContext, running_context
 from lidia.phone.metrics import install_phone_metrics
 from lidia.phone.routes import audio, media, service, webhooks
 
@@ -61,12 +69,15 @@ def create_app(
         async with running_context(
             settings, orchestrator_url=orchestrator_url, call_store=call_store, clock=clock
         ) as phone:
+            audiosocket = await start_audiosocket(settings, phone)
             app.state.phone = phone
             log.info("phone service ready on port %s", settings.phone_service_port)
             try:
                 yield
             finally:
                 app.state.phone = None
+                if audiosocket is not None:
+                    await audiosocket.stop()
 
     app = FastAPI(title=service.SERVICE_NAME, version=service.VERSION, lifespan=lifespan)
     app.state.phone = None
@@ -75,11 +86,30 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(media.router)
     app.include_router(audio.router)
+    if asterisk_enabled(settings):  # off while ASTERISK_WS_USERNAME / _PASSWORD are unset
+        app.include_router(asterisk_routes.router)
     install_admin(app, settings)
     install_json_limits(app, settings)
     install_metrics(app)  # last: its middleware is outermost, so every request is counted
     install_phone_metrics(app)
     return app
+
+
+async def start_audiosocket(settings: Settings, phone: PhoneContext) -> AudioSocketServer | None:
+    """AudioSocket on ASTERISK_AUDIOSOCKET_PORT, when set (its calls register over HTTP first,
+    so the Asterisk credentials are needed too)."""
+    port = settings.asterisk_audiosocket_port
+    if port is None:
+        return None
+    if not asterisk_enabled(settings):
+        log.error(
+            "ASTERISK_AUDIOSOCKET_PORT is set but ASTERISK_WS_USERNAME/_PASSWORD are not:"
+            " AudioSocket stays off (its calls could not register)"
+        )
+        return None
+    server = AudioSocketServer(phone, phone.asterisk)
+    await server.start(settings.asterisk_audiosocket_host, port)
+    return server
 
 
 def main() -> None:

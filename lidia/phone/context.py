@@ -24,6 +24,7 @@ from lidia.phone.audio_cache import AudioCache
 from lidia.phone.call_store import CallStore, SqlCallStore
 from lidia.phone.call_store.journaled import JournaledCallStore
 from lidia.phone.capacity import CallCapacity
+from lidia.phone.carriers.asterisk.calls import AsteriskCalls
 from lidia.phone.ids import is_call_sid
 from lidia.phone.media.inference import PhoneInference
 from lidia.phone.notify.channels import build_channels
@@ -63,6 +64,7 @@ class PhoneContext:
     inference: PhoneInference = field(default_factory=PhoneInference)
     clock: Clock = SYSTEM_CLOCK  # calendar time: hours, backoff, retention, the dashboard
     bookings: UpcomingBookings | None = None  # the dashboard's upcoming appointments
+    asterisk: AsteriskCalls = field(default_factory=AsteriskCalls)  # each call's next step
 
     def in_background(self, work: Awaitable[Any]) -> None:
         """Run `work` after the response (e.g. message extraction after a status callback)."""
@@ -76,7 +78,7 @@ class PhoneContext:
 
     def call_dir(self, call_sid: str) -> Path:
         if not is_call_sid(call_sid):
-            raise ValueError(f"not a Twilio CallSid: {call_sid!r}")
+            raise ValueError(f"not a call id: {call_sid!r}")
         path = self.calls_dir / call_sid
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -96,7 +98,8 @@ async def running_context(
     """The context for one app lifetime. A `call_store` passed in is started, never closed."""
     with contextlib.suppress(OSError):  # a read-only calls disk must not stop the service
         settings.calls_log_dir.mkdir(parents=True, exist_ok=True)
-    store = call_store or journaled_store(settings)
+    clock = clock or SYSTEM_CLOCK
+    store = call_store or journaled_store(settings, clock)
     await store.start()
     call_files.unsaved.limit_bytes = settings.call_audio_memory_mb * 1024 * 1024
     flushing = asyncio.create_task(call_files.keep_flushing(settings.call_store_retry_s))
@@ -114,7 +117,7 @@ async def running_context(
             outbox=start_outbox(settings, store),
             capacity=CallCapacity.from_settings(settings),
             inference=PhoneInference(settings.phone_inference_threads),
-            clock=clock or SYSTEM_CLOCK,
+            clock=clock,
             bookings=UpcomingBookings.from_settings(settings),
         )
         try:
@@ -136,13 +139,15 @@ async def running_context(
             await store.close()
 
 
-def journaled_store(settings: Settings) -> JournaledCallStore:
+def journaled_store(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> JournaledCallStore:
     """The database (SQLite file by default) behind the local journal (`calls_log/journal.db`)."""
     with contextlib.suppress(OSError):
         settings.calls_log_dir.mkdir(parents=True, exist_ok=True)
     url = settings.database_url or f"sqlite:///{(settings.calls_log_dir / 'calls.db').resolve()}"
     journal = settings.call_journal_path or settings.calls_log_dir / "journal.db"
-    return JournaledCallStore(SqlCallStore(url), journal, retry_s=settings.call_store_retry_s)
+    return JournaledCallStore(
+        SqlCallStore(url, clock=clock), journal, retry_s=settings.call_store_retry_s
+    )
 
 
 def orchestrator_client(settings: Settings, url: str | None) -> OrchestratorClient:

@@ -37,18 +37,20 @@ class PurgeResult:
     kept: list[str] = field(default_factory=list)  # old calls whose files could not move
 
 
-def retention_cutoff(days: int, now: dt.datetime | None = None) -> dt.datetime:
-    return (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=days)
+def retention_cutoff(days: int, now: dt.datetime) -> dt.datetime:
+    return now - dt.timedelta(days=days)
 
 
 async def purge_old_calls(
     store: CallStore, calls_log_dir: Path, retention_days: int, *, now: dt.datetime | None = None
 ) -> PurgeResult:
-    """Delete calls started before `now - retention_days`: files and rows together."""
+    """Delete calls started before `now - retention_days`: files and rows together.
+    `now` defaults to the store's clock, the one that stamped the calls' start times."""
     if retention_days < 1:
         raise ValueError("retention_days must be at least 1")
     await recover_trash(store, calls_log_dir)
-    old = await store.call_sids_started_before(retention_cutoff(retention_days, now))
+    cutoff = retention_cutoff(retention_days, now or store.clock.now())
+    old = await store.call_sids_started_before(cutoff)
     result = PurgeResult()
     trash = calls_log_dir / TRASH_DIR_NAME
     moved: dict[str, Path | None] = {}  # sid → its folder in the trash (None: it had none)

@@ -35,7 +35,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from lidia.phone.call_store import CallStore, utcnow
+from lidia.phone.call_store import CallStore
 from lidia.phone.call_store.faults import CallStoreUnavailable
 from lidia.phone.call_store.store import LIVE_STATUSES as _LIVE
 from lidia.phone.ids import is_call_sid
@@ -118,7 +118,7 @@ async def _claim(store: CallStore, replica: _Replica, call_sid: str, token: str 
         raise StreamRefused(f"missing {TOKEN_PARAMETER} parameter")
     if not await _token_fits(store, replica, call_sid, token_digest(token)):
         raise StreamRefused(f"wrong {TOKEN_PARAMETER} for this call")
-    claimed = await store.claim_stream(call_sid, at=utcnow())  # the database decides races
+    claimed = await store.claim_stream(call_sid, at=store.clock.now())  # the database decides races
     if claimed is False:
         _refuse_unless_claimable(call_sid, await _record_or_refuse(store, call_sid))
         raise StreamRefused("call already has a stream")

@@ -1,11 +1,13 @@
 """Carrying out what Лидия decided: put the caller through to a person, hang up, keep the
 message she took. The orchestrator's turns announce these as actions; this module acts.
 
-Media Streams: `take_message` lands on the call record at once; `transfer_call` and `end_call`
-wait until the caller has heard Лидия's sentence (Twilio echoed the turn's last mark), then
-the live call is changed through Twilio's REST API: `<Dial>` the `TRANSFER_NUMBER` (its
-`action` brings an unanswered call back to `/twilio/dial`), or `status=completed`. DTMF `0`
-transfers at any moment (inside `TRANSFER_HOURS`), with the notice played by Twilio first.
+A live call (any carrier): `take_message` lands on the call record at once; `transfer_call` and
+`end_call` wait until the caller has heard Лидия's sentence (the line told back the turn's last
+mark), then the line acts (`media.line.CallLine`): on Twilio through its REST API (`<Dial>`
+the `TRANSFER_NUMBER`, whose `action` brings an unanswered call back to `/twilio/dial`, or
+`status=completed`); on Asterisk by ending Лидия's leg, the dialplan then asking what next.
+DTMF `0` transfers at any moment (inside `TRANSFER_HOURS`), with the notice said first (by
+Twilio's TwiML, or by Лидия on lines that cannot play it themselves).
 Gather mode answers the same actions with TwiML directly.
 """
 
@@ -14,15 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from twilio.twiml.voice_response import VoiceResponse
 
 from lidia.phone.call_store import CallStore
 from lidia.phone.context import PhoneContext
+from lidia.phone.media.line import CallLine, LineError
 from lidia.phone.media.playback import Playback
-from lidia.phone.twilio_rest import TwilioCalls, TwilioRestError
+from lidia.phone.prompts import PhonePrompt
 from lidia.phone.twiml import dial_twiml, play_then_hangup_twiml
 from lidia.secretary.actions import (
     APPOINTMENT_BOOKED,
@@ -67,10 +70,19 @@ def dial_action_url(ctx: PhoneContext, base_url: str | None = None) -> str:
 
 
 class CallActions:
-    """One media-stream call's actions: noted as the turn streams, done once it has played."""
+    """One live call's actions: noted as the turn streams, done once it has played."""
 
-    def __init__(self, ctx: PhoneContext) -> None:
+    def __init__(
+        self,
+        ctx: PhoneContext,
+        line: CallLine,
+        say_then_transfer: Callable[[PhonePrompt], Awaitable[None]] | None = None,
+    ) -> None:
         self.ctx = ctx
+        self.line = line
+        # Lines that cannot play the notice themselves: the conversation says it, then
+        # calls `transfer_after` (never from the receive loop: the marks come through it).
+        self.say_then_transfer = say_then_transfer
         self.pending: list[str] = []
         self.outcome: str | None = None  # "transferred" once the call was put through
 
@@ -95,53 +107,52 @@ class CallActions:
             if TRANSFER_CALL in pending:
                 await self.transfer(call_sid)
             elif END_CALL in pending:
-                await self._rest().hang_up(call_sid)
+                await self.line.hang_up()
                 await self.ctx.store.add_event(call_sid, "hangup", {"by": "lidia"})
-        except TwilioRestError as exc:
+        except LineError as exc:
             log.error("call %s: %s", call_sid, exc)
             await self.ctx.store.add_error(call_sid, f"call action {pending}: {exc}")
 
     async def on_digit(self, call_sid: str, digit: str) -> bool:
         """DTMF `0` puts the caller through (True) when a transfer can work now."""
-        if digit != TRANSFER_DIGIT:
+        if digit != TRANSFER_DIGIT or not transfer_available(
+            self.ctx.settings, self.ctx.clock.now()
+        ):
             return False
-        if not transfer_available(self.ctx.settings, self.ctx.clock.now()):
-            return False
+        notice = await self.ctx.prompts.get(TRANSFER_NOTICE)
+        if not self.line.speaks_transfer_notice and self.say_then_transfer is not None:
+            await self.say_then_transfer(notice)
+            return True
         try:
-            notice = await self.ctx.prompts.get(TRANSFER_NOTICE)
-            base = self.ctx.settings.public_base_url
-            notice_url = (
-                f"{base.rstrip('/')}/audio/{self.ctx.audio.put(notice.wav)}" if base else None
-            )
-            await self.transfer(call_sid, notice_url=notice_url)
-        except TwilioRestError as exc:
+            await self.transfer(call_sid, notice=notice)
+        except LineError as exc:
             log.error("call %s: DTMF transfer failed: %s", call_sid, exc)
             await self.ctx.store.add_error(call_sid, f"DTMF transfer: {exc}")
             return False  # the conversation goes on: the digit becomes a normal turn
         return True
 
-    async def transfer(self, call_sid: str, *, notice_url: str | None = None) -> None:
+    async def transfer_after(self, call_sid: str, playback: Playback) -> None:
+        """Once `playback` (the notice) has been heard, put the caller through (never raises)."""
+        await _played_out(playback)
+        try:
+            await self.transfer(call_sid)
+        except LineError as exc:
+            log.error("call %s: DTMF transfer failed: %s", call_sid, exc)
+            await self.ctx.store.add_error(call_sid, f"DTMF transfer: {exc}")
+
+    async def transfer(self, call_sid: str, *, notice: PhonePrompt | None = None) -> None:
         number = self.ctx.settings.transfer_number
         if not number:
-            raise TwilioRestError("transfer asked for, but TRANSFER_NUMBER is not set")
-        twiml = dial_twiml(
-            self.ctx.settings, number, dial_action_url(self.ctx), notice_url=notice_url
-        )
-        # Set first: Twilio may end the stream (and the session close the record) before
-        # the REST call returns.
+            raise LineError("transfer asked for, but TRANSFER_NUMBER is not set")
+        # Set first: the carrier may end the call (and the conversation close the record)
+        # before the line's call returns.
         self.outcome = "transferred"
         try:
-            await self._rest().redirect(call_sid, str(twiml))
-        except TwilioRestError:
+            await self.line.transfer(number, notice)
+        except LineError:
             self.outcome = None
             raise
         await self.ctx.store.add_event(call_sid, "transfer", {"to": number})
-
-    def _rest(self) -> TwilioCalls:
-        rest = TwilioCalls.from_settings(self.ctx.settings)
-        if rest is None:
-            raise TwilioRestError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are needed to act")
-        return rest
 
 
 async def _played_out(playback: Playback) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from lidia.text.grammar import words_before
+from lidia.text.morphology import analyze
 from lidia.text.patterns import safe_sub, sentence_end_kept
 
 __all__ = ["expand_abbreviations", "expand_symbols"]
@@ -58,6 +60,7 @@ _ACRONYMS = {
     "ИНН": "и-эн-эн",
     "РФ": "эр-эф",
     "СМС": "эсэмэс",
+    "США": "сэ-шэ-а",
     "SMS": "эсэмэс",
 }
 
@@ -109,9 +112,25 @@ _SYMBOLS = {
     "@": " собака ",
 }
 _SYMBOL = re.compile(f"[{re.escape(''.join(_SYMBOLS))}]")
+# A unit sign with no digits before it is named in the singular («%» — «процент») unless a
+# quantity word counts it («сколько %»).
+_NAMED_SIGNS = {"%": " процент ", "°": " градус "}
+_QUANTITY_WORDS = frozenset(["сколько", "несколько", "много", "мало", "столько"])
 
 
 def expand_symbols(text: str) -> str:
-    """Leftover symbols: "&" -> "и", "+" -> "плюс", "№" -> "номер", "%" -> "процентов"."""
+    """Leftover symbols: "&" -> "и", "+" -> "плюс", "№" -> "номер", "%" -> "процент"."""
     text = re.sub(r"№\s*№", " номера ", text)
-    return _SYMBOL.sub(lambda m: _SYMBOLS[m.group()], text)
+
+    def repl(m: re.Match[str]) -> str:
+        sign = m.group()
+        if sign in _NAMED_SIGNS:
+            before = words_before(m.string, m.start(), 1)
+            counted = before and (
+                before[0] in _QUANTITY_WORDS or any(f.pos == "NUMR" for f in analyze(before[0]))
+            )
+            if not counted:
+                return _NAMED_SIGNS[sign]
+        return _SYMBOLS[sign]
+
+    return _SYMBOL.sub(repl, text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from lidia.text.grammar import case_after, governed_cases, word_before
+from lidia.text.grammar import case_after, date_case, word_before
 from lidia.text.numbers import cardinal, ordinal
 from lidia.text.patterns import MONTHS_GEN, safe_sub, sentence_end_kept
 
@@ -17,29 +17,38 @@ __all__ = ["expand_dates", "expand_month_abbreviations", "expand_times", "expand
 
 _MONTH_ABBREVIATIONS = {
     "янв": "января", "фев": "февраля", "февр": "февраля", "мар": "марта", "апр": "апреля",
-    "июн": "июня", "июл": "июля", "авг": "августа", "сен": "сентября", "сент": "сентября",
+    "май": "мая", "июн": "июня", "июл": "июля", "авг": "августа", "сен": "сентября",
+    "сент": "сентября",
     "окт": "октября", "ноя": "ноября", "нояб": "ноября", "дек": "декабря",
 }  # fmt: skip
+# "5 янв.", and between dashes "03-фев-2002" (the year after it joins the date).
 _MONTH_ABBREVIATION = re.compile(
-    rf"(?<=\d)(\s+)({'|'.join(sorted(_MONTH_ABBREVIATIONS, key=len, reverse=True))})\.?(?!\w)",
+    rf"(?<=\d)(\s+|\s?-\s?)({'|'.join(sorted(_MONTH_ABBREVIATIONS, key=len, reverse=True))})"
+    r"(\.?)(?!\w)(?:(\s?-\s?|\.)(?=\d{2,4}(?!\d)))?",
     re.IGNORECASE,
 )
 
 
 def expand_month_abbreviations(text: str) -> str:
-    """A month abbreviated after a day: "5 янв." -> "5 января" (the date rule reads it)."""
+    """A month abbreviated after a day: "5 янв." -> "5 января", "14-мар-1999" ->
+    "14 марта 1999" (the date rule reads it)."""
 
     def repl(m: re.Match[str]) -> str:
         month = _MONTH_ABBREVIATIONS[m.group(2).lower()]
-        dot = m.group().endswith(".")
-        return m.group(1) + month + (sentence_end_kept(m.string, m.end()) if dot else "")
+        if m.group(4) is not None:  # a year follows: "03-фев-2002", "5 янв. 2026"
+            return f" {month} "
+        dot = m.group(3) == "."
+        return " " + month + (sentence_end_kept(m.string, m.end()) if dot else "")
 
     return safe_sub(_MONTH_ABBREVIATION, repl, text)
 
 
 _YEAR_SUFFIX = r"(?:\s*(?:г\.|года?\b|году\b))?"
+# "24.11.2026", "31.01.06", "01-01-86", "2/3/1906": day, month, year (two or four digits),
+# one separator throughout.
 _NUMERIC_DATE = re.compile(
-    rf"(?<![\d.])(\d{{1,2}})\.(\d{{1,2}})\.(\d{{4}})(?![\d]){_YEAR_SUFFIX}", re.IGNORECASE
+    rf"(?<![\w.,/-])(\d{{1,2}})([./-])(\d{{1,2}})\2(\d{{4}}|\d{{2}})(?!\d|[./-]\d){_YEAR_SUFFIX}",
+    re.IGNORECASE,
 )
 _ISO_DATE = re.compile(r"(?<![\w.-])(\d{4})-(\d{2})-(\d{2})(?![\w-])")
 _MONTH = "|".join(MONTHS_GEN)
@@ -54,14 +63,22 @@ _WORD_DATE = re.compile(
 )
 
 
-def _spoken_date(day: int, month_gen: str, year: int | None, case: str) -> str:
+def _spoken_date(day: int, month_gen: str, year: str | None, case: str) -> str:
     """Day as a neuter ordinal in `case`, month in the genitive, year as "... года"."""
     if not 1 <= day <= 31:
         raise ValueError(day)
     words = f"{ordinal(day, case, 'n')} {month_gen}"
     if year is not None:
-        words += f" {ordinal(year, 'g')} года"
+        words += f" {_spoken_year(year)} года"
     return words
+
+
+def _spoken_year(year: str) -> str:
+    """A date's year in the genitive; two digits read as written: "86" -> "восемьдесят
+    шестого", "06" -> "ноль шестого" (the century is the reader's guess, not ours)."""
+    if len(year) == 2 and year.startswith("0") and year != "00":
+        return f"ноль {ordinal(int(year), 'g')}"
+    return ordinal(int(year), "g")
 
 
 def _month_gen(month: int) -> str:
@@ -71,7 +88,7 @@ def _month_gen(month: int) -> str:
 
 
 def _date_case(m: re.Match[str]) -> str:
-    return governed_cases(m.string, m.start())[0]
+    return date_case(m.string, m.start())
 
 
 def expand_dates(text: str) -> str:
@@ -79,20 +96,39 @@ def expand_dates(text: str) -> str:
     the day follows the preposition: "с 1 января" -> "с первого января"."""
 
     def numeric(m: re.Match[str]) -> str:
-        day, month, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
-        return _spoken_date(day, _month_gen(month), year, _date_case(m))
+        day, month = int(m.group(1)), int(m.group(3))
+        return _spoken_date(day, _month_gen(month), m.group(4), _date_case(m))
 
     def iso(m: re.Match[str]) -> str:
-        year, month, day = (int(g) for g in m.groups())
-        return _spoken_date(day, _month_gen(month), year, _date_case(m))
+        year, month, day = m.groups()
+        return _spoken_date(int(day), _month_gen(int(month)), year, _date_case(m))
 
     def worded(m: re.Match[str]) -> str:
-        year = int(m.group(3)) if m.group(3) else None
-        return _spoken_date(int(m.group(1)), m.group(2).lower(), year, _date_case(m))
+        return _spoken_date(int(m.group(1)), m.group(2).lower(), m.group(3), _date_case(m))
+
+    def day_and_month(m: re.Match[str]) -> str:
+        dated = word_before(m.string, m.start()) in _DAY_MONTH_PREPOSITIONS
+        if not dated and not _TIME_FOLLOWS.match(m.string, m.end()):
+            return m.group()  # «12.05» alone is a decimal
+        return _spoken_date(int(m.group(1)), _month_gen(int(m.group(2))), None, _date_case(m))
 
     text = safe_sub(_ISO_DATE, iso, text)
     text = safe_sub(_DATE_RANGE, _day_range, text)
-    return safe_sub(_WORD_DATE, worded, safe_sub(_NUMERIC_DATE, numeric, text))
+    text = safe_sub(_NUMERIC_DATE, numeric, text)
+    text = safe_sub(_DAY_MONTH, day_and_month, text)
+    return safe_sub(_WORD_DATE, worded, text)
+
+
+# "с 12.05 по 15.05", "на 14.03": a day and a month without a year are a date only after a
+# preposition of dates, and only with two-digit months (not "до 12.5", not "с 9.30").
+# Not a date or a time: a decimal before a unit or a currency ("на 2.10 руб.", "в 1.50 м").
+_NOT_A_MEASURE = (
+    r"(?![\d.,]\d|\d|\s*(?:[%₽$€]|(?:руб|р|коп|тыс|млн|млрд|ч|мин|кг|г|км|м|см|мм|л|мл|т|шт"
+    r"|раза?)(?![а-яё])))"
+)
+_DAY_MONTH = re.compile(rf"(?<![\w.,/-])(\d{{1,2}})\.(0[1-9]|1[0-2]){_NOT_A_MEASURE}")
+_TIME_FOLLOWS = re.compile(r"\s+(?:в|к|с|до)\s+\d{1,2}[:.]\d{2}(?!\d)")  # «15.08 в 11:00»
+_DAY_MONTH_PREPOSITIONS = frozenset(["с", "со", "по", "до", "на", "к", "ко", "от", "после"])
 
 
 def _day_range(m: re.Match[str]) -> str:
@@ -102,7 +138,7 @@ def _day_range(m: re.Match[str]) -> str:
         return m.group()
     before = word_before(m.string, m.start())
     month = m.group(4).lower()
-    year = f" {ordinal(int(m.group(5)), 'g')} года" if m.group(5) else ""
+    year = f" {_spoken_year(m.group(5))} года" if m.group(5) else ""
     if middle in ("по", "до"):
         start = ordinal(first, case_after(before), "n")
         return f"{start} {middle} {ordinal(last, case_after(middle), 'n')} {month}{year}"
@@ -144,11 +180,17 @@ def expand_years(text: str) -> str:
 _TIME = r"(?:[01]?\d|2[0-3]):[0-5]\d"
 _TIME_RANGE = re.compile(rf"(?<![\d:])({_TIME})\s*[–—-]\s*({_TIME})(?![\d:])")
 _TIME_SINGLE = re.compile(rf"(?<![\d:.,])({_TIME})(?![\d:])")
+# Times written with a dot ("с 9.30 до 18.00", "9.00–18.00"): only as a range or after a
+# preposition of time, never before a unit or a currency ("до 12.50 руб." is money).
+_DOT_TIME = r"(?:[01]?\d|2[0-3])\.[0-5]\d"
+_DOT_TIME_RANGE = re.compile(rf"(?<![\w.,])({_DOT_TIME})\s*[–—-]\s*({_DOT_TIME}){_NOT_A_MEASURE}")
+_DOT_TIME_SINGLE = re.compile(rf"(?<![\w.,])({_DOT_TIME}){_NOT_A_MEASURE}")
+_TIME_PREPOSITIONS = frozenset(["в", "во", "с", "со", "до", "к", "ко", "после", "около", "от"])
 
 
 def _spoken_time(hh_mm: str, case: str) -> str:
     """ "15:30" -> "пятнадцать тридцать", "18:00" -> "восемнадцать ноль-ноль" (in `case`)."""
-    hours, minutes = (int(x) for x in hh_mm.split(":"))
+    hours, minutes = (int(x) for x in re.split(r"[:.]", hh_mm))
     case = "n" if case == "a" else case
     words = cardinal(hours, case)
     if minutes == 0:
@@ -173,4 +215,12 @@ def expand_times(text: str) -> str:
     def single(m: re.Match[str]) -> str:
         return _spoken_time(m.group(1), case_after(word_before(m.string, m.start())))
 
-    return safe_sub(_TIME_SINGLE, single, safe_sub(_TIME_RANGE, time_range, text))
+    def dotted(m: re.Match[str]) -> str:
+        if word_before(m.string, m.start()) not in _TIME_PREPOSITIONS:
+            return m.group()  # «12.30» alone is a decimal
+        return single(m)
+
+    text = safe_sub(_TIME_RANGE, time_range, text)
+    text = safe_sub(_DOT_TIME_RANGE, time_range, text)
+    text = safe_sub(_DOT_TIME_SINGLE, dotted, text)
+    return safe_sub(_TIME_SINGLE, single, text)

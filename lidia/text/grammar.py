@@ -14,7 +14,15 @@ from collections import defaultdict
 from lidia.text.morphology import WordForm, analyze, gender_of
 from lidia.text.numbers import plural_category
 
-__all__ = ["count_agreement", "governed_cases", "next_noun", "word_before", "words_before"]
+__all__ = [
+    "count_agreement",
+    "counted_noun",
+    "date_case",
+    "governed_cases",
+    "next_noun",
+    "word_before",
+    "words_before",
+]
 
 
 def _words(text: str) -> frozenset[str]:
@@ -80,19 +88,103 @@ def case_after(word: str) -> str:
     return _PREPOSITION_CASES.get(word, ("n",))[0]
 
 
-def governed_cases(text: str, pos: int) -> tuple[str, ...]:
-    """Cases the words before `pos` allow for a number there, the most likely first."""
-    before = words_before(text, pos, 2)
-    if len(before) == 2 and " ".join(before) in _COMPOUND_CASES:
-        return _COMPOUND_CASES[" ".join(before)]
-    if not before:
-        return ("n",)
-    if before[-1] in _PREPOSITION_CASES:
-        return _PREPOSITION_CASES[before[-1]]
-    forms = analyze(before[-1])
+# Verbs and predicatives (by lemma) whose object is not in the accusative: «не хватает пяти
+# минут», «равно двум», «является одним».
+_VERB_CASES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(
+        _words(
+            "хватать хватить недоставать достигать достичь достигнуть избегать избежать "
+            "бояться лишиться лишаться касаться коснуться добиться добиваться нет"
+        ),
+        ("g",),
+    ),
+    **dict.fromkeys(
+        _words(
+            "равняться равный соответствовать помогать помочь звонить позвонить подлежать "
+            "доверять радоваться"
+        ),
+        ("d",),
+    ),
+    **dict.fromkeys(
+        _words(
+            "являться стать становиться оказаться оказываться обладать владеть пользоваться "
+            "воспользоваться заниматься руководить управлять располагать ограничиться "
+            "ограничиваться обойтись обходиться гордиться измеряться исчисляться"
+        ),
+        ("i",),
+    ),
+}
+_GOVERNING_POS = frozenset(["VERB", "INFN", "ADJS", "PRTS", "ADVB", "PRED", "CONJ", "GRND"])
+
+
+def _verb_cases(word: str) -> tuple[str, ...]:
+    """Cases a verb (or «равно», «равен») governs for its object; () if it is none."""
+    forms = analyze(word)
+    for form in forms:
+        if form.pos in _GOVERNING_POS and form.lemma in _VERB_CASES:
+            return _VERB_CASES[form.lemma]
     if forms and forms[0].pos in ("VERB", "INFN") and forms[0].transitive:
         return ("a", "n")  # the object of «займёт», «поставьте», «оплатите»
-    return ("n",)
+    return ()
+
+
+def _agreeing_word_cases(word: str) -> tuple[str, ...]:
+    """Cases of an adjective or pronoun standing before a numeral: «всех», «этих», «первые».
+
+    The numeral phrase agrees with it: «у всех 5 сотрудников» is «у всех пяти сотрудников».
+    """
+    forms = analyze(word)
+    if not forms or forms[0].pos not in ("ADJF", "PRTF") or forms[0].fixed:
+        return ()
+    cases: list[str] = []
+    for form in forms:
+        if form.pos in ("ADJF", "PRTF") and form.plural and form.case not in cases:
+            cases.append(form.case)
+    return tuple(cases)
+
+
+def governed_cases(text: str, pos: int) -> tuple[str, ...]:
+    """Cases the words before `pos` allow for a number there, the most likely first.
+
+    A preposition (or a compound one) governs the numeral phrase; an adjective or pronoun
+    before it lends its own cases («этих 5 дней»), narrowed by a preposition before that
+    («в первые 5 минут»); a verb governs its object («не хватает 5 минут»: genitive).
+    """
+    before = words_before(text, pos, 3)
+    if not before:
+        return ("n",)
+    agreeing = _agreeing_word_cases(before[-1])
+    if agreeing:
+        before = before[:-1]
+    if len(before) >= 2 and " ".join(before[-2:]) in _COMPOUND_CASES:
+        governed = _COMPOUND_CASES[" ".join(before[-2:])]
+    elif before and before[-1] in _PREPOSITION_CASES:
+        governed = _PREPOSITION_CASES[before[-1]]
+    elif before and not agreeing:
+        governed = _verb_cases(before[-1]) or ("n",)
+    else:
+        governed = ()
+    if agreeing:
+        narrowed = tuple(case for case in agreeing if case in governed)
+        return narrowed or governed or agreeing
+    return governed
+
+
+def date_case(text: str, pos: int) -> str:
+    """The case of a day of the month at `pos`: its preposition's, else the genitive after a
+    noun or a verb («приём 5 мая», «приходите 5 мая», «назначен 5 мая»: when), else the
+    nominative."""
+    governed = governed_cases(text, pos)
+    if governed != ("n",):
+        return governed[0]
+    before = words_before(text, pos, 1)
+    forms = analyze(before[0]) if before else ()
+    when = forms and forms[0].pos in ("NOUN", "VERB", "INFN", "PRTS") and not forms[0].name
+    return "g" if when and before[0] not in _DATE_APPOSITIONS else "n"
+
+
+# Nouns a date stands beside in the nominative: «дата 5 мая», «сегодня 5 мая».
+_DATE_APPOSITIONS = _words("дата число сегодня завтра вчера день")
 
 
 def _skippable(forms: tuple[WordForm, ...]) -> bool:
@@ -101,6 +193,29 @@ def _skippable(forms: tuple[WordForm, ...]) -> bool:
 
 
 _NEXT_WORD = re.compile(r"[ \u00a0]*([а-яё]+)\b", re.IGNORECASE)
+_FUNCTION_POS = frozenset(["PREP", "CONJ", "PRCL", "INTJ"])
+# A second number the first one shares its noun with: «от 1 до 2 недель», «1 или 2 минуты»,
+# «1 — 2 минуты», «1 из 3 заявок».
+_SHARED_NOUN_BRIDGE = re.compile(
+    r"[ \u00a0]*(до|по|или|и|из|[–—-])[ \u00a0]*\d+(?:[.,]\d+)?(?:-[а-я]{1,3})?(?!\d)",
+    re.IGNORECASE,
+)
+
+
+def counted_noun(text: str, pos: int) -> tuple[tuple[WordForm, ...], str]:
+    """The noun a number ending at `pos` counts, and the word before a second number the
+    noun stands past ("" when it follows the number itself).
+
+    Past a second number the noun's form belongs to that number, so only its gender tells
+    about the first one: «от 1 до 2 недель» is «от одной до двух недель».
+    """
+    noun = next_noun(text, pos)
+    if noun:
+        return noun, ""
+    m = _SHARED_NOUN_BRIDGE.match(text, pos)
+    if m:
+        return next_noun(text, m.end()), m.group(1).lower()
+    return (), ""
 
 
 def next_noun(text: str, pos: int) -> tuple[WordForm, ...]:
@@ -110,6 +225,8 @@ def next_noun(text: str, pos: int) -> tuple[WordForm, ...]:
         if not m:
             return ()
         forms = analyze(m.group(1).lower())
+        if forms and forms[0].pos in _FUNCTION_POS:
+            return ()
         if any(f.pos == "NOUN" for f in forms) and not _skippable(forms):
             return tuple(f for f in forms if f.pos == "NOUN")
         if not _skippable(forms):
@@ -121,6 +238,11 @@ def next_noun(text: str, pos: int) -> tuple[WordForm, ...]:
 def _cases_a_noun_allows(n: int, form: WordForm) -> tuple[str, ...]:
     """Cases of a number `n` that would leave the counted noun in this form."""
     category = plural_category(n)
+    if form.plural_only:
+        # «одни сутки», «двое суток», «пять суток», «двух суток»: the noun is always plural.
+        if category == "one" or form.case in ("d", "i", "p"):
+            return (form.case,)
+        return ("n", "a", "g") if form.case == "g" else ()
     if category == "one":
         return () if form.plural else (form.case,)
     if form.plural and form.case in ("d", "i", "p"):

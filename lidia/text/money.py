@@ -9,6 +9,7 @@ from lidia.text.grammar import governed_cases
 from lidia.text.morphology import inflect
 from lidia.text.numbers import counted, split_number
 from lidia.text.patterns import NO_DIGIT_BEFORE, NUM, safe_sub, sentence_end_kept
+from lidia.text.units import PER_UNIT, RANGE_START, per_unit_words, range_start_words
 
 __all__ = ["MULTIPLIERS", "expand_money"]
 
@@ -21,14 +22,16 @@ _CURRENCY_AFTER = {
     r"RUB\b": "rub",
     r"\$": "usd",
     r"USD\b": "usd",
-    r"долл\.": "usd",
+    r"долл\.(?:\s*США)?": "usd",
     r"€": "eur",
     r"EUR\b": "eur",
 }
 MULTIPLIERS = {"тыс": "тысяча", "млн": "миллион", "млрд": "миллиард"}
 _MULT = r"(?:\s*(тыс|млн|млрд)\.?)?"
-_MONEY_AFTER = re.compile(rf"{NO_DIGIT_BEFORE}({NUM}){_MULT}\s*({'|'.join(_CURRENCY_AFTER)})(?!\w)")
-_MONEY_BEFORE = re.compile(rf"([$€])\s*({NUM}){_MULT}(?!\w)")
+_MONEY_AFTER = re.compile(
+    rf"{NO_DIGIT_BEFORE}{RANGE_START}({NUM}){_MULT}\s*({'|'.join(_CURRENCY_AFTER)})(?!\w){PER_UNIT}?"
+)
+_MONEY_BEFORE = re.compile(rf"([$€])\s*({NUM}){_MULT}(?!\w){PER_UNIT}?")
 
 
 def _currency_code(symbol: str) -> str:
@@ -59,12 +62,21 @@ def expand_money(text: str) -> str:
     """Sums of money in the case their context asks for: "до 1 000 ₽" -> "до тысячи рублей"."""
 
     def after(m: re.Match[str]) -> str:
-        symbol = m.group(3)
-        words = _spoken_money(m.group(1), m.group(2), _currency_code(symbol), _case_before(m))
-        return words + (sentence_end_kept(m.string, m.end()) if symbol.endswith(".") else "")
+        first, amount, multiplier, symbol, per = m.groups()
+        code = _currency_code(symbol)
+        words = _spoken_money(amount, multiplier, code, _case_before(m))
+        if first:  # "100-200 руб.": "сто — двести рублей"
+            noun = MULTIPLIERS[multiplier] if multiplier else _CURRENCIES[code][0]
+            words = f"{range_start_words(first, _case_before(m), noun)} — {words}"
+        if symbol.endswith("США"):
+            words += " США"
+        if per:
+            words += " " + per_unit_words(per)
+        return words + (sentence_end_kept(m.string, m.end()) if m.group().endswith(".") else "")
 
     def before(m: re.Match[str]) -> str:
-        code = _currency_code(m.group(1))
-        return _spoken_money(m.group(2), m.group(3), code, _case_before(m))
+        symbol, amount, multiplier, per = m.groups()
+        words = _spoken_money(amount, multiplier, _currency_code(symbol), _case_before(m))
+        return words + (" " + per_unit_words(per) if per else "")
 
     return safe_sub(_MONEY_BEFORE, before, safe_sub(_MONEY_AFTER, after, text))

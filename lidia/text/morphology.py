@@ -14,7 +14,16 @@ from typing import NamedTuple
 
 import pymorphy3
 
-__all__ = ["WordForm", "analyze", "gender_of", "inflect", "lemma_gender", "morph"]
+__all__ = [
+    "WordForm",
+    "analyze",
+    "gender_of",
+    "inflect",
+    "inflect_adjective",
+    "lemma_gender",
+    "lemma_plural_only",
+    "morph",
+]
 
 # OpenCorpora case -> the one-letter case names num2words and our rules use.
 _CASE_LETTER = {
@@ -54,6 +63,8 @@ class WordForm(NamedTuple):
     fixed: bool  # indeclinable ("евро", "км"): its form says nothing about the case
     name: bool  # a first name ("Пётр", "Екатерина")
     transitive: bool
+    plural_only: bool  # «сутки», «ножницы»: counted by «двое», «трое», «одни»
+    animate: bool  # «детей», «пациентов»: «двое детей» with no word governing them
 
 
 @lru_cache(maxsize=65536)
@@ -73,6 +84,8 @@ def analyze(word: str) -> tuple[WordForm, ...]:
                 fixed="Fixd" in tag,
                 name="Name" in tag,
                 transitive="tran" in tag,
+                plural_only="Pltm" in tag,
+                animate="anim" in tag,
             )
         )
     return tuple(forms)
@@ -93,6 +106,11 @@ def lemma_gender(lemma: str) -> str:
     return _GENDER_LETTER.get(str(_lemma_parse(lemma).tag.gender), "m")
 
 
+def lemma_plural_only(lemma: str) -> bool:
+    """Whether a noun has no singular: «сутки», «ножницы», «очки»."""
+    return "Pltm" in _lemma_parse(lemma).tag
+
+
 def gender_of(forms: tuple[WordForm, ...]) -> str:
     """Gender of the first noun reading that has one ("m" by default, as Russian counts)."""
     for form in forms:
@@ -108,4 +126,19 @@ def inflect(lemma: str, case: str, plural: bool) -> str:
         return _COUNTED_GENITIVE_PLURAL[lemma]
     grammemes = {_CASE_TAG[case], "plur" if plural else "sing"}
     form = _lemma_parse(lemma).inflect(grammemes)
+    return form.word if form is not None else lemma
+
+
+@lru_cache(maxsize=4096)
+def inflect_adjective(lemma: str, case: str, plural: bool, gender: str) -> str:
+    """The adjective `lemma` in `case`, number and gender (inanimate); "" stays ""."""
+    if not lemma:
+        return ""
+    parse = next((p for p in morph().parse(lemma) if p.tag.POS == "ADJF"), morph().parse(lemma)[0])
+    grammemes = {_CASE_TAG[case], "plur" if plural else "sing"}
+    if not plural:
+        grammemes.add({"m": "masc", "f": "femn", "n": "neut"}.get(gender, "masc"))
+    if case == "a":
+        grammemes.add("inan")
+    form = parse.inflect(grammemes)
     return form.word if form is not None else lemma

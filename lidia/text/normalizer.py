@@ -15,7 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lidia.text.abbreviations import expand_abbreviations, expand_symbols
-from lidia.text.cardinals import expand_cardinals, expand_fractions, expand_number_ranges
+from lidia.text.cardinals import (
+    expand_cardinals,
+    expand_dimensions,
+    expand_fractions,
+    expand_number_ranges,
+    separate_glued_numbers,
+)
 from lidia.text.dates import expand_dates, expand_month_abbreviations, expand_times, expand_years
 from lidia.text.markup import (
     collapse_whitespace,
@@ -42,12 +48,14 @@ _RULES: tuple[Callable[[str], str], ...] = (
     expand_dates,
     expand_years,
     expand_times,
+    expand_dimensions,
     expand_money,
     expand_units,
     expand_ordinals,
     expand_roman_numerals,
     expand_weekdays,
     expand_abbreviations,
+    separate_glued_numbers,
     expand_number_ranges,
     expand_fractions,
     expand_symbols,

@@ -11,14 +11,17 @@ from functools import lru_cache
 
 from num2words import num2words
 
-from lidia.text.morphology import inflect, lemma_gender
+from lidia.text.morphology import inflect, lemma_gender, lemma_plural_only
 
 __all__ = [
     "CASES",
     "cardinal",
+    "cardinal_readings",
     "counted",
+    "counting_numeral",
     "decimal",
     "digit_group",
+    "fraction",
     "noun_form",
     "ordinal",
     "ordinal_readings",
@@ -34,6 +37,31 @@ def cardinal(n: int, case: str = "n", gender: str = "m") -> str:
     """Cardinal numeral in words; 1000–1999 read as "тысяча ...", not "одна тысяча ..."."""
     words = num2words(n, lang="ru", case=case, gender=gender, animate=False)
     return re.sub(r"^(минус )?одн\w* (тысяч)", r"\1\2", words)
+
+
+# Collective numerals, said with plural-only nouns in the nominative and accusative:
+# «двое суток», «трое ножниц», «четверо саней».
+_COLLECTIVE = {2: "двое", 3: "трое", 4: "четверо"}
+# «один» before a plural-only noun: «одни сутки», «одних суток».
+_ONE_PLURAL = {"n": "одни", "g": "одних", "d": "одним", "a": "одни", "i": "одними", "p": "одних"}
+
+
+def counting_numeral(n: int, case: str, gender: str, plural_only: bool = False) -> str:
+    """The cardinal that counts a noun; before a plural-only noun («сутки», «ножницы») the
+    collective «двое/трое/четверо» and the plural «одни», as Russian says them."""
+    if plural_only:
+        if case in ("n", "a") and n in _COLLECTIVE:
+            return _COLLECTIVE[n]
+        if plural_category(n) == "one":
+            words = cardinal(n, case, gender).split()
+            return " ".join([*words[:-1], _ONE_PLURAL[case]])
+    return cardinal(n, case, gender)
+
+
+@lru_cache(maxsize=4096)
+def cardinal_readings(n: int, suffix: str) -> tuple[str, ...]:
+    """Cases whose cardinal of `n` ends in `suffix` ("3-х": трёх, genitive or prepositional)."""
+    return tuple(case for case in CASES if cardinal(n, case).replace("ё", "е").endswith(suffix))
 
 
 @lru_cache(maxsize=8192)
@@ -80,6 +108,10 @@ def noun_form(n: int, case: str, lemma: str) -> str:
     in the other cases the noun takes the phrase's case, plural above one (трёх часов).
     """
     category = plural_category(n)
+    if lemma_plural_only(lemma):
+        # «одни сутки», «двое суток», «пяти суток»: a plural-only noun is never singular.
+        one_nominative = category == "one" and case in ("n", "a")
+        return inflect(lemma, case if one_nominative or case not in ("n", "a") else "g", True)
     if case in ("n", "a"):
         if category == "one":
             return inflect(lemma, case, False)
@@ -109,9 +141,28 @@ def _tenths(count: int, places: int, case: str) -> str:
     return ordinal(10**places, governed, "f", many)
 
 
+def fraction(numerator: int, denominator: int, case: str = "n") -> str:
+    """A common fraction: 1/2 -> "одна вторая", 2/3 -> "две третьих", "к двум третьим"."""
+    words = cardinal(numerator, case, "f")
+    if plural_category(numerator) == "one":
+        return f"{words} {ordinal(denominator, case, 'f')}"
+    governed = "g" if case in ("n", "a") else case
+    return f"{words} {ordinal(denominator, governed, 'f', True)}"
+
+
+_THOUSANDS_DOTS = re.compile(r"[1-9]\d{0,2}(?:\.\d{3})+")
+
+
 def split_number(number: str) -> tuple[str, str]:
-    """ "1 234,56" -> ("1234", "56"): digits of the whole and the fractional part."""
-    digits = re.sub(r"[\s\u00a0\u202f\u2009]", "", number).replace(",", ".")
+    """ "1 234,56" -> ("1234", "56"): digits of the whole and the fractional part.
+
+    Dots between groups of three digits separate thousands ("2.300" is 2300), as in
+    Russian print; one dot before fewer or more digits is a decimal point ("12.5").
+    """
+    digits = re.sub(r"[\s\u00a0\u202f\u2009]", "", number)
+    if _THOUSANDS_DOTS.fullmatch(digits):
+        digits = digits.replace(".", "")
+    digits = digits.replace(",", ".")
     whole, _, fraction = digits.partition(".")
     return whole, fraction
 
@@ -123,7 +174,8 @@ def counted(number: str, case: str, lemma: str) -> str:
         # A fractional count always takes the genitive singular: "2,5 процента".
         return f"{decimal(whole, fraction, case)} {inflect(lemma, 'g', False)}"
     n = int(whole)
-    return f"{cardinal(n, case, lemma_gender(lemma))} {noun_form(n, case, lemma)}"
+    numeral = counting_numeral(n, case, lemma_gender(lemma), lemma_plural_only(lemma))
+    return f"{numeral} {noun_form(n, case, lemma)}"
 
 
 def digit_group(group: str) -> str:

@@ -5,11 +5,23 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-__all__ = ["INT", "MONTHS_GEN", "NO_DIGIT_BEFORE", "NUM", "SPACE", "safe_sub", "sentence_end_kept"]
+__all__ = [
+    "INT",
+    "MONTHS_GEN",
+    "NO_DIGIT_BEFORE",
+    "NUM",
+    "SPACE",
+    "THOUSANDS_DOTTED",
+    "safe_sub",
+    "sentence_end_kept",
+]
 
 SPACE = r"[ \u00a0\u202f\u2009]"
 # An integer, with optional thousands groups separated by (narrow) spaces: "1 500 000".
-INT = rf"\d{{1,3}}(?:{SPACE}\d{{3}})+(?!\d)|\d+"
+# Dots may separate thousands too ("2.300"), as in Russian print; one dot before other than
+# three digits is a decimal point ("12.5").
+THOUSANDS_DOTTED = r"[1-9]\d{0,2}(?:\.\d{3})+(?![\d.,])"
+INT = rf"{THOUSANDS_DOTTED}|\d{{1,3}}(?:{SPACE}\d{{3}})+(?!\d)|\d+"
 NUM = rf"(?:{INT})(?:[.,]\d+)?"
 NO_DIGIT_BEFORE = r"(?<![\w.,])"
 

@@ -25,6 +25,8 @@ from tests.conftest import make_settings
 from tests.support.admin_seed import NOW, SEED_CALLS
 from tests.support.live_server import live_server
 
+pytestmark = pytest.mark.time_dependent
+
 USER, PASSWORD = "owner", "s3cret-пароль"
 AUTH = (USER, PASSWORD)
 DOWN = "http://127.0.0.1:9"  # nothing listens there: the orchestrator is "down"

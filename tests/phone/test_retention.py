@@ -4,18 +4,20 @@ never one without the other (SQLite and the real PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from pathlib import Path
 
 import pytest
 import sqlalchemy
 from fastapi.testclient import TestClient
 
+from lidia.core.clock import FixedClock
 from lidia.phone.app import create_app
 from lidia.phone.call_store import SqlCallStore
 from lidia.phone.retention import TRASH_DIR_NAME, purge_old_calls, recover_trash
 from tests.conftest import make_settings
 from tests.support.admin_seed import NOW, SEED_CALLS, make_store, seed_calls
+
+pytestmark = pytest.mark.time_dependent
 
 NEWEST, MIDDLE, OLDEST = (seed.call_sid for seed in reversed(SEED_CALLS))
 
@@ -96,10 +98,10 @@ def test_retention_runs_at_start_up(tmp_path: Path) -> None:
         await store.close()
 
     asyncio.run(seed())
-    # Seeded calls started 1, 5 and 9 days before NOW; the app purges by the real clock.
-    age_days = (dt.datetime.now(dt.UTC) - NOW).days
-    settings = make_settings(tmp_path, calls_retention_days=age_days + 3)  # keeps NEWEST only
-    with TestClient(create_app(settings, orchestrator_url="http://127.0.0.1:9")) as client:
+    # Seeded calls started 1, 5 and 9 days before NOW; the app purges by its clock, at NOW.
+    settings = make_settings(tmp_path, calls_retention_days=3)  # keeps NEWEST only
+    app = create_app(settings, orchestrator_url="http://127.0.0.1:9", clock=FixedClock(NOW))
+    with TestClient(app) as client:
         retention = client.app.state.phone.retention
         for _ in range(500):
             if retention.runs:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from lidia.phone.media.wire import MalformedFrame, parse_frame
+from lidia.phone.carriers.twilio.wire import MalformedFrame, parse_frame
 from lidia.phone.stream_tokens import TOKEN_PARAMETER
 from tests.phone.test_media_stream import (  # noqa: F401  (module fixtures reused)
     Phone,

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from lidia.core.clock import SYSTEM_CLOCK
 from lidia.phone.app import create_app
-from lidia.phone.call_store import SqlCallStore, utcnow
+from lidia.phone.call_store import SqlCallStore
 from lidia.phone.call_store.journaled import JournaledCallStore
 from lidia.phone.stream_tokens import (
     CLAIM_EVENT,
@@ -91,19 +92,19 @@ async def test_two_stores_racing_the_database_claim_exactly_one_wins(
     await second.get_call(sids[0])  # both pools connected: the race is the UPDATE itself
     for n, sid in enumerate(sids):
         racers = (first, second) if n % 2 else (second, first)
-        won = await asyncio.gather(*(s.claim_stream(sid, at=utcnow()) for s in racers))
+        won = await asyncio.gather(*(s.claim_stream(sid, at=SYSTEM_CLOCK.now()) for s in racers))
         assert sorted(won) == [False, True], sid
         claimed = (await first.get_call(sid)).stream_claimed_at  # type: ignore[union-attr]
         assert claimed is not None
         # Replaying the winner's journaled claim (same time) changes nothing; any other loses.
         assert await second.claim_stream(sid, at=claimed)
-        assert not await second.claim_stream(sid, at=utcnow())
+        assert not await second.claim_stream(sid, at=SYSTEM_CLOCK.now())
         assert (await second.get_call(sid)).stream_claimed_at == claimed  # type: ignore[union-attr]
     finished = call_sid(0xF1)
     await first.create_call(finished, from_number=CALLER, to_number=COMPANY)
     await first.finish_call(finished, status="completed")
-    assert not await second.claim_stream(finished, at=utcnow())  # a finished call: never
-    assert not await second.claim_stream(call_sid(0xF2), at=utcnow())  # an unknown one
+    assert not await second.claim_stream(finished, at=SYSTEM_CLOCK.now())  # a finished call: never
+    assert not await second.claim_stream(call_sid(0xF2), at=SYSTEM_CLOCK.now())  # an unknown one
     await first.close()
     await second.close()
 

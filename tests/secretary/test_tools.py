@@ -23,6 +23,8 @@ from lidia.secretary.sessions import MemorySessionStore
 from lidia.secretary.tools import TRANSFER_NOTICE, phone_tools, tool_instructions
 from tests.support.fake_llm_servers import FakeGemini, FakeOpenAI, Script, llm_settings
 
+pytestmark = pytest.mark.time_dependent
+
 KNOWLEDGE = "# Клиника «Ромашка»\nЧистка зубов стоит три тысячи рублей.\nАдрес: улица Ленина, 5."
 MONDAY_NOON_MSK = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)  # 12:00 in Moscow
 SUNDAY_MSK = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)

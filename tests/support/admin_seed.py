@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import sqlalchemy
 
+from lidia.core.clock import SYSTEM_CLOCK, Clock
 from lidia.phone.call_store import SqlCallStore, TurnRecord, calls_table, database_url_for
 from tests.support.service_guard import service_missing
 from tests.support.speech_fixtures import espeak_wav
@@ -66,11 +67,12 @@ SEED_CALLS = [
 
 
 async def make_store(
-    kind: str, root: Path, *, schema_prefix: str = "admin_test"
+    kind: str, root: Path, *, schema_prefix: str = "admin_test", clock: Clock = SYSTEM_CLOCK
 ) -> tuple[SqlCallStore, str | None]:
-    """A started store: SQLite under `root`, or PostgreSQL in a fresh throw-away schema."""
+    """A started store: SQLite under `root`, or PostgreSQL in a fresh throw-away schema.
+    `clock` stamps its records (a `FixedClock` for tests that decide by date)."""
     if kind == "sqlite":
-        store = SqlCallStore(database_url_for(None, root / "calls_log"))
+        store = SqlCallStore(database_url_for(None, root / "calls_log"), clock=clock)
         await store.start()
         return store, None
     schema = f"{schema_prefix}_{uuid.uuid4().hex[:12]}"  # a throw-away schema per test
@@ -79,7 +81,7 @@ async def make_store(
             conn.execute(f'CREATE SCHEMA "{schema}"')
     except psycopg.OperationalError as exc:
         service_missing(f"PostgreSQL not reachable at 127.0.0.1:5432/test: {exc}")
-    store = SqlCallStore(PG_URL, schema=schema)
+    store = SqlCallStore(PG_URL, schema=schema, clock=clock)
     await store.start()
     return store, schema
 

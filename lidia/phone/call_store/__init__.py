@@ -13,7 +13,7 @@ from lidia.phone.call_store.migrate import (
     upgrade_schema,
 )
 from lidia.phone.call_store.protocol import CallStore
-from lidia.phone.call_store.records import CallQuery, CallSummary, utcnow
+from lidia.phone.call_store.records import CallQuery, CallSummary
 from lidia.phone.call_store.schema import (
     CALL_UPDATABLE,
     LEGACY_SCHEMA_VERSION,
@@ -58,5 +58,4 @@ __all__ = [
     "schema_version_table",
     "turns_table",
     "upgrade_schema",
-    "utcnow",
 ]

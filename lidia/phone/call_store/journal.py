@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lidia.core.clock import SYSTEM_CLOCK, Clock
+
 log = logging.getLogger("phone.journal")
 
 _SCHEMA = """
@@ -73,8 +75,11 @@ def _decode_value(obj: dict[str, Any]) -> Any:
 class Journal:
     """The pending writes, oldest first: in the SQLite file and in memory. Thread-safe."""
 
-    def __init__(self, path: Path, *, max_memory_entries: int = 100_000) -> None:
+    def __init__(
+        self, path: Path, *, max_memory_entries: int = 100_000, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.path = path
+        self.clock = clock
         self.max_memory_entries = max_memory_entries
         self.disk_error: str | None = None
         self._pending: deque[JournalEntry] = deque()
@@ -152,7 +157,7 @@ class Journal:
             assert self._conn is not None
             self._conn.execute(
                 "INSERT OR IGNORE INTO entries (id, op, args, journaled_at) VALUES (?, ?, ?, ?)",
-                (entry.id, entry.op, encode_args(entry.args), dt.datetime.now(dt.UTC).isoformat()),
+                (entry.id, entry.op, encode_args(entry.args), self.clock.now().isoformat()),
             )
         except (OSError, sqlite3.Error) as exc:
             self._disk_failed("write", exc)

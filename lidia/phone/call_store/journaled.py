@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from lidia.phone.call_store.faults import CallStoreUnavailable, is_outage, outage_reason
 from lidia.phone.call_store.journal import Journal, JournalEntry
 from lidia.phone.call_store.recent import RecentCalls
-from lidia.phone.call_store.records import CallQuery, CallSummary, record_values, utcnow
+from lidia.phone.call_store.records import CallQuery, CallSummary, record_values
 from lidia.phone.call_store.replay import STORE_METHODS, apply_entry
 from lidia.phone.call_store.schema import (
     CALL_UPDATABLE,
@@ -48,7 +48,8 @@ class JournaledCallStore:
 
     def __init__(self, inner: SqlCallStore, journal_path: Path, *, retry_s: float = 2.0) -> None:
         self.inner = inner
-        self.journal = Journal(journal_path)
+        self.clock = inner.clock
+        self.journal = Journal(journal_path, clock=inner.clock)
         self.retry_s = retry_s
         self.database_error: str | None = None  # why the database is unusable; None when fine
         self._recent = RecentCalls()
@@ -202,6 +203,7 @@ class JournaledCallStore:
         to_number: str | None,
         mode: str | None = None,
         status: str = "in-progress",
+        carrier: str | None = None,
     ) -> bool:
         known = self._recent.call(call_sid) is not None
         args = dict(
@@ -210,7 +212,8 @@ class JournaledCallStore:
             to_number=to_number,
             mode=mode,
             status=status,
-            started_at=utcnow(),
+            started_at=self.clock.now(),
+            carrier=carrier,
         )
         created = await self._write("create_call", args)
         return (not known) if created is None else bool(created)
@@ -232,13 +235,13 @@ class JournaledCallStore:
             status=status,
             outcome=outcome,
             duration_s=duration_s,
-            ended_at=utcnow(),
+            ended_at=self.clock.now(),
         )
         await self._write("finish_call", args)
 
     async def add_turn(self, call_sid: str, turn: TurnRecord) -> None:
         values = record_values(turn)
-        values["created_at"] = turn.created_at or utcnow()
+        values["created_at"] = turn.created_at or self.clock.now()
         await self._write("add_turn", {"call_sid": call_sid, "turn": values})
 
     async def update_turn(self, call_sid: str, turn_index: int, **fields: Any) -> None:
@@ -247,13 +250,17 @@ class JournaledCallStore:
         await self._write("update_turn", args)
 
     async def add_dtmf(self, call_sid: str, digit: str) -> None:
-        await self._write("add_dtmf", {"call_sid": call_sid, "digit": digit, "at": utcnow()})
+        await self._write(
+            "add_dtmf", {"call_sid": call_sid, "digit": digit, "at": self.clock.now()}
+        )
 
     async def add_error(self, call_sid: str, message: str) -> None:
-        await self._write("add_error", {"call_sid": call_sid, "message": message, "at": utcnow()})
+        await self._write(
+            "add_error", {"call_sid": call_sid, "message": message, "at": self.clock.now()}
+        )
 
     async def add_event(self, call_sid: str, kind: str, data: dict[str, Any]) -> None:
-        args = {"call_sid": call_sid, "kind": kind, "data": data, "at": utcnow()}
+        args = {"call_sid": call_sid, "kind": kind, "data": data, "at": self.clock.now()}
         await self._write("add_event", args)
 
     async def claim_stream(self, call_sid: str, *, at: dt.datetime) -> bool | None:

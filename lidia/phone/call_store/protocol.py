@@ -6,12 +6,15 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from lidia.core.clock import Clock
 from lidia.phone.call_store.records import CallQuery, CallSummary
 from lidia.phone.call_store.schema import CallRecord, DeliveryRecord, EventRecord, TurnRecord
 
 
 class CallStore(Protocol):
     """Where calls are recorded. All methods are coroutines; each write is atomic."""
+
+    clock: Clock  # the calendar clock that stamps the records
 
     async def start(self) -> None: ...
     async def close(self) -> None: ...
@@ -23,6 +26,7 @@ class CallStore(Protocol):
         to_number: str | None,
         mode: str | None = None,
         status: str = "in-progress",
+        carrier: str | None = None,
     ) -> bool: ...
     async def get_call(self, call_sid: str) -> CallRecord | None: ...
     async def update_call(self, call_sid: str, **fields: Any) -> None: ...

@@ -14,10 +14,6 @@ from lidia.phone.call_store.schema import CallRecord
 R = TypeVar("R")
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 @dataclass
 class CallSummary:
     """A row of the calls list: the call and how many turns it has."""

@@ -95,6 +95,9 @@ class CallRecord(Base):
     # by `claim_stream`'s conditional UPDATE (never by `update_call`), so that two phone
     # replicas sharing this database cannot both accept a `start` for one call.
     stream_claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
+    # Revision 0006: what carried the call ("twilio", "asterisk" for chan_websocket,
+    # "audiosocket"); older rows are Twilio's.
+    carrier: Mapped[str | None] = mapped_column(String(16), default=None, info=UPDATABLE)
 
 
 class TurnRecord(Base):

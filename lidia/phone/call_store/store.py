@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from lidia.core.clock import SYSTEM_CLOCK, Clock
 from lidia.phone.call_store.engine import make_engine
 from lidia.phone.call_store.migrate import upgrade_schema
 from lidia.phone.call_store.queries import query_conditions
@@ -26,7 +27,6 @@ from lidia.phone.call_store.records import (
     CallSummary,
     record_from_row,
     record_values,
-    utcnow,
 )
 from lidia.phone.call_store.schema import (
     CALL_UPDATABLE,
@@ -49,9 +49,10 @@ class SqlCallStore:
     (`postgresql+psycopg://...`). `schema` puts the tables in a PostgreSQL schema
     (tests use a throw-away one); None uses the default."""
 
-    def __init__(self, url: str, *, schema: str | None = None) -> None:
+    def __init__(self, url: str, *, schema: str | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.url = url
         self.schema = schema
+        self.clock = clock  # stamps every record: retention and the dashboard read these
         self._engine = make_engine(url, schema)
 
     @property
@@ -77,9 +78,18 @@ class SqlCallStore:
         to_number: str | None,
         mode: str | None = None,
         status: str = "in-progress",
+        carrier: str | None = None,
     ) -> bool:
         """Insert the call; False when it already exists (Twilio retries webhooks)."""
-        call = CallRecord(call_sid, from_number, to_number, mode, status, started_at=utcnow())
+        call = CallRecord(
+            call_sid,
+            from_number,
+            to_number,
+            mode,
+            status,
+            started_at=self.clock.now(),
+            carrier=carrier,
+        )
 
         def write() -> bool:
             try:
@@ -124,7 +134,7 @@ class SqlCallStore:
                 ).first()
                 if row is None:
                     return
-                ended = utcnow()
+                ended = self.clock.now()
                 measured = (ended - row.started_at).total_seconds()
                 conn.execute(
                     update(calls_table)
@@ -141,7 +151,7 @@ class SqlCallStore:
 
     async def add_turn(self, call_sid: str, turn: TurnRecord) -> None:
         values = record_values(turn, call_sid=call_sid)
-        values["created_at"] = turn.created_at or utcnow()
+        values["created_at"] = turn.created_at or self.clock.now()
         await self._execute(insert(turns_table).values(**values))
 
     async def update_turn(self, call_sid: str, turn_index: int, **fields: Any) -> None:
@@ -162,7 +172,7 @@ class SqlCallStore:
                     .where(calls_table.c.call_sid == call_sid)
                     .values(dtmf=func.substr(calls_table.c.dtmf + digit, 1, 256))
                 )
-                conn.execute(_event_insert(call_sid, "dtmf", {"digit": digit}))
+                conn.execute(_event_insert(call_sid, "dtmf", {"digit": digit}, self.clock.now()))
 
         await asyncio.to_thread(write)
 
@@ -183,12 +193,14 @@ class SqlCallStore:
                     .where(calls_table.c.call_sid == call_sid)
                     .values(errors=[*current, message])
                 )
-                conn.execute(_event_insert(call_sid, "error", {"message": message}))
+                conn.execute(
+                    _event_insert(call_sid, "error", {"message": message}, self.clock.now())
+                )
 
         await asyncio.to_thread(write)
 
     async def add_event(self, call_sid: str, kind: str, data: dict[str, Any]) -> None:
-        await self._execute(_event_insert(call_sid, kind, data))
+        await self._execute(_event_insert(call_sid, kind, data, self.clock.now()))
 
     async def claim_stream(self, call_sid: str, *, at: dt.datetime) -> bool:
         """Mark the call's one media stream as accepted; False when it is unknown, not live,
@@ -279,7 +291,7 @@ class SqlCallStore:
 
     async def enqueue_deliveries(self, call_sid: str, channels: Sequence[str]) -> None:
         """One pending delivery per channel; channels already queued for the call are kept."""
-        now = utcnow()
+        now = self.clock.now()
 
         def write() -> None:
             with self._engine.begin() as conn:
@@ -383,8 +395,8 @@ def claim_stream_row(conn: Connection, call_sid: str, at: dt.datetime) -> bool:
     return result.rowcount == 1
 
 
-def _event_insert(call_sid: str, kind: str, data: dict[str, Any]) -> Any:
-    event = EventRecord(kind, data, utcnow())
+def _event_insert(call_sid: str, kind: str, data: dict[str, Any], at: dt.datetime) -> Any:
+    event = EventRecord(kind, data, at)
     return insert(events_table).values(**record_values(event, call_sid=call_sid))
 
 

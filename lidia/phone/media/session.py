@@ -1,22 +1,27 @@
-"""One Twilio Media Streams call: caller audio in, Лидия's voice out, with barge-in.
+"""One call's conversation, whatever carrier carries it: caller audio in, Лидия's voice out,
+with barge-in.
 
-The wire format lives in `media.wire`; this module only decides what to do with its events.
+The carrier's wire lives in `phone.carriers` (Twilio Media Streams, Asterisk chan_websocket,
+AudioSocket), each behind the `media.line.CallLine` interface; this module only decides what
+to do with its events.
 
 Flow per call:
-- `start` → the call must already be recorded (created by `POST /twilio/voice`), else the
-  socket is closed; the greeting plays (interruptible like any reply).
+- `CallStarted` → the line has checked the call and its record exists (Twilio: created by
+  `POST /twilio/voice` and the stream claimed; Asterisk: by the adapter); the greeting plays
+  (interruptible like any reply).
 - caller audio → Silero VAD (`vad.StreamingVad`) → each utterance, as an 8 kHz WAV, goes to
   the orchestrator's `POST /process_call?stream=true&response=events`; its NDJSON audio
   events are re-framed to μ-law and sent while later sentences are still being written.
 - speech starting while Лидия talks (audio not yet played, or a turn still in progress)
-  → `clear`, the pending orchestrator request is cancelled (its HTTP stream closed, which
-  stops the synthesis), and `heard_ms` is estimated from the marks Twilio echoed.
+  → a flush (Twilio `clear`, Asterisk `FLUSH_MEDIA`), the pending orchestrator request is
+  cancelled (its HTTP stream closed, which stops the synthesis), and `heard_ms` is
+  estimated from the marks the line told back.
 - DTMF: each digit is logged at once; digits typed within `DTMF_GAP_S` of each other are
   passed to the conversation as one text turn `"[DTMF 123]"` through `POST /chat`, and the
   reply is spoken (`POST /tts`).
 - orchestrator down, slow (`PHONE_TURN_TIMEOUT_S` between events) or erroring → the
   pre-synthesized apology plays, then a beep, and everything the caller says afterwards is
-  kept as a message (`calls_log/<CallSid>/message.wav`).
+  kept as a message (`calls_log/<call id>/message.wav`).
 Malformed frames are logged (a `protocol_error` event on the call) and ignored; the call
 goes on.
 """
@@ -32,12 +37,10 @@ from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
-from fastapi import WebSocket
-
 from lidia.audio.codecs import wav_bytes
 from lidia.audio.mulaw import FRAME_MS, MULAW_SAMPLE_RATE, mulaw_frames, mulaw_to_pcm
 from lidia.audio.vad import StreamingVad, VadEvent
-from lidia.phone.call_actions import turn_channel
+from lidia.phone.call_actions import caller_of, turn_channel
 from lidia.phone.call_files import (
     MESSAGE_FILE,
     WHOLE_CALL_FILE,
@@ -52,63 +55,51 @@ from lidia.phone.media.background import BackgroundWrites
 from lidia.phone.media.call_recording import SHUTDOWN_CLOSE_CODES, save_call_recording
 from lidia.phone.media.deadline import TurnEvents
 from lidia.phone.media.held import held_until
+from lidia.phone.media.line import (
+    CallerAudio,
+    CallLine,
+    CallStarted,
+    Digit,
+    HungUp,
+    LineEvent,
+    LineProblem,
+    MarkPlayed,
+)
 from lidia.phone.media.message_ack import MessageAcknowledger
 from lidia.phone.media.playback import Playback
 from lidia.phone.media.recorder import CallRecorder
 from lidia.phone.media.reply import StreamedReply
 from lidia.phone.media.turn_taking import TurnTaking, phone_vad
-from lidia.phone.media.wire import (
-    Connected,
-    Dtmf,
-    Event,
-    MalformedFrame,
-    Mark,
-    Media,
-    Start,
-    Stop,
-    clear_frame,
-    mark_frame,
-    media_frame,
-    parse_frame,
-)
 from lidia.phone.orchestrator_client import OrchestratorError
-from lidia.phone.prompts import beep_mulaw
-from lidia.phone.stream_tokens import (
-    StreamRefused,
-    claim_stream,
-    presented_token,
-    public_parameters,
-)
-from lidia.phone.transfer import CallActions
+from lidia.phone.prompts import PhonePrompt, beep_mulaw
+from lidia.phone.transfer import TRANSFER_UNANSWERED_TEXT, CallActions
 
 log = logging.getLogger("phone.media")
 
 DTMF_GAP_S = 1.0
-STALL_S = 0.25  # no frame from Twilio this long: turn-taking goes on by the wall clock
+STALL_S = 0.25  # no frame from the carrier this long: turn-taking goes on by the wall clock
 
 
-class MediaStreamSession:
-    """Serves one accepted Media Streams WebSocket until `stop` or disconnect."""
+class CallConversation:
+    """Serves one live call (a `CallLine`) until the caller hangs up or the line closes."""
 
-    def __init__(self, ctx: PhoneContext, websocket: WebSocket) -> None:
+    def __init__(self, ctx: PhoneContext, line: CallLine) -> None:
         settings = ctx.settings
         self.ctx = ctx
-        self.ws = websocket
-        self.call_sid: str | None = None
-        self.stream_sid: str | None = None
-        self.caller_number: str | None = None
+        self.line = line
+        self.call_sid: str | None = None  # the call's id: a Twilio CallSid, or `AST-…`
+        self.caller_number: str | None = None  # bookings default to it
         self.call_dir: Path | None = None
         self.vad: StreamingVad = phone_vad(settings)  # pauses; `turn_taking` ends turns
         self.inbound = bytearray()  # every caller byte since `start` (μ-law)
         self.playback: Playback | None = None
         self.recorder = CallRecorder()  # Лидия's side on the call's clock, for call.wav
-        self.close_code: int | None = None  # set when the socket closed without Twilio's stop
+        self.close_code: int | None = None  # set when the socket closed without a hang-up
         self.turn_task: asyncio.Task[None] | None = None
         self.turns_started = 0
         self.message_start: int | None = None  # set once the apology offered a message
         self._utterance_start: int | None = None
         self._carry_start: int | None = None  # an interrupted, unanswered utterance
-        self._send_lock = asyncio.Lock()
         self.background = BackgroundWrites(lambda: self.call_sid)  # turn rows, forgets
         self._dtmf_digits = ""
         self._dtmf_task: asyncio.Task[None] | None = None
@@ -116,102 +107,82 @@ class MediaStreamSession:
         self.audio_until = 0.0  # perf_counter when the audio sent so far ends playing
         self.message_ack = MessageAcknowledger(self._acknowledge_message)
         self.over_capacity = False  # beyond MAX_CONCURRENT_CALLS: busy prompt, then a message
+        # Back from a transfer nobody answered (Asterisk's second leg): only the message is
+        # kept, as Twilio's `<Record>` does; the first leg's recording stays as it was.
+        self.after_transfer = False
         self.finished = asyncio.Event()  # set once the call's record is complete
-        self.actions = CallActions(ctx)  # transfer / hang-up / message (lidia.phone.transfer)
+        self.actions = CallActions(ctx, line, self._say_then_transfer)  # transfer, hang-up
         self.turn_taking = TurnTaking(self)  # end of turn by meaning; backchannels; fillers
 
     # --------------------------------------------------------------- receive loop
 
     async def run(self) -> None:
-        receiving: asyncio.Future[Any] | None = None
         try:
             while True:
-                receiving = receiving or asyncio.ensure_future(self.ws.receive())
-                if not (await asyncio.wait({receiving}, timeout=STALL_S))[0]:
+                event = await self.line.receive(STALL_S)
+                if event is None:
                     self.turn_taking.on_stall()  # no media: the caller's pause still lasts
                     continue
-                message, receiving = receiving.result(), None
-                if message["type"] == "websocket.disconnect":
-                    self.close_code = message.get("code")
-                    break
-                if not await self.handle_frame(message.get("text")):
+                if not await self.handle_event(event):
                     break
         except asyncio.CancelledError:
             self.close_code = 1012  # the server cancelled us: it is stopping
             raise
         finally:
-            if receiving is not None:
-                receiving.cancel()
             try:
                 await self.finish()
             finally:
                 self.finished.set()
 
-    async def handle_frame(self, text: str | None) -> bool:
-        """Act on one frame (None: a binary frame); False ends the session."""
-        try:
-            event = parse_frame(text)
-        except MalformedFrame as exc:
-            await self._protocol_error(str(exc))
-            return True
-        return await self.handle_event(event)
-
-    async def handle_event(self, event: Event) -> bool:
+    async def handle_event(self, event: LineEvent) -> bool:
+        """Act on one line event; False ends the conversation."""
         match event:
-            case Start():
+            case CallStarted():
                 return await self._on_start(event)
-            case Media():
+            case CallerAudio():
                 return await self._on_media(event)
-            case Mark():
+            case MarkPlayed():
                 await self._on_mark(event)
-            case Dtmf():
+            case Digit():
                 await self._on_dtmf(event)
-            case Stop():
-                log.info("media stream stopped for call %s", self.call_sid)
+            case LineProblem():
+                await self._protocol_error(event.message)
+            case HungUp():
+                self.close_code = event.close_code
+                self._closed = True
                 return False
-            case Connected():
-                log.debug("media stream connected (protocol %s)", event.protocol)
         return True
 
-    async def _on_start(self, start: Start) -> bool:
-        call_sid = start.call_sid
-        if self.call_sid is not None:  # this socket already carries a call
+    async def _on_start(self, start: CallStarted) -> bool:
+        call_sid = start.call_id
+        if self.call_sid is not None:  # this line already carries a call
             await self._protocol_error("second start on one stream ignored")
             return True
-        try:  # once per live call, with its one-time token; refused before anything is touched
-            await claim_stream(self.ctx.store, call_sid, presented_token(start.custom_parameters))
-        except StreamRefused as exc:
-            log.warning("media stream for call %r refused: %s", call_sid[:64], exc)
-            await self.ws.close(code=1008, reason=str(exc))
-            self._closed = True
-            return False
         self.call_sid = call_sid
-        self.caller_number = str(start.custom_parameters.get("from") or "") or None
-        self.stream_sid = start.stream_sid
+        self.caller_number = await caller_of(self.ctx.store, call_sid)
         self.call_dir = self.ctx.call_dir(call_sid)
         if not self.ctx.capacity.admit_stream(call_sid, self.ctx.active_calls):
             self.over_capacity, self.message_start = True, 0
         self.ctx.active_calls[call_sid] = self
         await self.ctx.store.update_call(call_sid, status="in-progress", mode="stream")
-        await self.ctx.store.add_event(
-            call_sid,
-            "stream_start",
-            {
-                "streamSid": self.stream_sid,
-                "customParameters": public_parameters(start.custom_parameters),
-                "mediaFormat": start.media_format,
-            },
-        )
-        self._start_turn(self._all_lines_busy() if self.over_capacity else self._play_greeting())
+        await self.ctx.store.add_event(call_sid, "stream_start", start.details)
+        if self.over_capacity:
+            opening = self._all_lines_busy()
+        elif start.transfer_unanswered:
+            self.after_transfer = True
+            opening = self._transfer_unanswered()
+        else:
+            opening = self._play_greeting()
+        self._start_turn(opening)
         return True
 
-    async def _on_media(self, media: Media) -> bool:
-        if self.call_sid is None or media.track != "inbound":
+    async def _on_media(self, media: CallerAudio) -> bool:
+        if self.call_sid is None:
             return True  # before start there is no call to attach it to
-        self.inbound += media.payload
+        self.inbound += media.mulaw
         # Silero is small (~0.1 ms a frame) but still inference: off the loop, in the phone's
         # own pool (asyncio's default one is shared with file writes and everything else).
-        for event in await self.ctx.inference.run(self.vad.feed, mulaw_to_pcm(media.payload)):
+        for event in await self.ctx.inference.run(self.vad.feed, mulaw_to_pcm(media.mulaw)):
             await self._on_vad(event)
         await self.turn_taking.on_audio()
         if len(self.inbound) > self.ctx.settings.max_call_s * MULAW_SAMPLE_RATE:
@@ -220,7 +191,7 @@ class MediaStreamSession:
             return False
         return True
 
-    async def _on_mark(self, mark: Mark) -> None:
+    async def _on_mark(self, mark: MarkPlayed) -> None:
         self.recorder.mark_echoed(mark.name, len(self.inbound))
         playback = self.playback
         if playback is None or mark.name not in playback.marks:
@@ -232,7 +203,7 @@ class MediaStreamSession:
             if playback.turn_index is not None:
                 await self._update_turn(playback.turn_index, heard_ms=playback.sent_ms)
 
-    async def _on_dtmf(self, dtmf: Dtmf) -> None:
+    async def _on_dtmf(self, dtmf: Digit) -> None:
         if self.call_sid is None:
             await self._protocol_error(f"dtmf {dtmf.digit!r} before start ignored")
             return
@@ -263,7 +234,7 @@ class MediaStreamSession:
         playback = self.playback
         if playback is not None and playback.turn_index is not None and playback.sent_ms == 0:
             playback.continued = True  # the caller went on: that turn is dropped, not recorded
-        await self._send(clear_frame(self.stream_sid))
+        await self.line.flush()
         self.audio_until = time.perf_counter()  # nothing queued plays any more
         self.recorder.cleared(len(self.inbound))
         if self.turn_task is not None and not self.turn_task.done():
@@ -494,6 +465,30 @@ class MediaStreamSession:
         if self.call_sid:
             await self.ctx.store.add_event(self.call_sid, "over_capacity", {"at": "stream"})
 
+    async def _transfer_unanswered(self) -> None:
+        """The carrier brought the caller back from a transfer nobody answered: as on Twilio's
+        `/twilio/dial`, Лидия offers to take a message (then a beep)."""
+        assert self.call_sid
+        await self.ctx.store.add_event(self.call_sid, "transfer_result", {"answered": False})
+        await self.ctx.store.update_call(self.call_sid, outcome="transfer_unanswered")
+        self.message_start = len(self.inbound)
+        prompt = await self.ctx.prompts.get(TRANSFER_UNANSWERED_TEXT)
+        await self._play_prompt("transfer_unanswered", prompt.mulaw + beep_mulaw(), prompt.text)
+
+    async def _say_then_transfer(self, notice: PhonePrompt) -> None:
+        """DTMF `0` on a line that cannot play the notice itself: Лидия stops, says it, and
+        the caller is put through once it has been heard (in the turn task: the receive loop
+        must go on reading the marks)."""
+        if self._lidia_talking():
+            await self.barge_in()
+
+        async def notice_then_transfer() -> None:
+            await self._play_prompt("transfer_notice", notice.mulaw, notice.text)
+            if self.call_sid and self.playback is not None:
+                await self.actions.transfer_after(self.call_sid, self.playback)
+
+        self._start_turn(notice_then_transfer())
+
     async def _acknowledge_message(self) -> None:
         if self.playback is None or not self.playback.playing:  # never over her own prompt
             prompt = await self.ctx.prompts.get(self.ctx.settings.message_ack_text)
@@ -513,15 +508,10 @@ class MediaStreamSession:
         self.playback = Playback(name, turn_index)
         return self.playback
 
-    async def _send(self, frame: str) -> None:
-        if self._closed:
-            return
-        async with self._send_lock:  # turn tasks and the receive loop both send
-            await self.ws.send_text(frame)
-
     async def _send_frames(self, frames: list[bytes], playback: Playback) -> None:
         for frame in frames:
-            await self._send(media_frame(self.stream_sid, frame))
+            if not self._closed:
+                await self.line.send_audio(frame)
             self.audio_until = max(self.audio_until, time.perf_counter()) + FRAME_MS / 1000
             if not self._closed:
                 self.recorder.sent(playback, frame, len(self.inbound))
@@ -533,7 +523,8 @@ class MediaStreamSession:
         if playback.sent_ms == playback.echoed_ms and not playback.marks:
             return  # nothing new to mark
         playback.marks[name] = playback.sent_ms
-        await self._send(mark_frame(self.stream_sid, name))
+        if not self._closed:
+            await self.line.mark(name)
         self.recorder.marked(name)
 
     # --------------------------------------------------------------- bookkeeping
@@ -572,7 +563,7 @@ class MediaStreamSession:
     async def _close_record(self, call_sid: str, call_dir: Path) -> None:
         """The caller's recording (and message) on disk, then the outcome on the record."""
         store = self.ctx.store
-        if self.inbound:
+        if self.inbound and not self.after_transfer:
             await write_mulaw_wav(call_dir / WHOLE_CALL_FILE, bytes(self.inbound))
             try:  # both sides on one timeline; a failure here must not leave the call open
                 await save_call_recording(

@@ -80,7 +80,7 @@ class Outbox:
 
     async def send_due(self, now: dt.datetime | None = None) -> int:
         """One pass over the due deliveries; returns how many were attempted."""
-        now = now or dt.datetime.now(dt.UTC)
+        now = now or self._store.clock.now()
         due = await self._store.due_deliveries(now, limit=50)
         for delivery in due:
             await self._attempt(delivery, now)

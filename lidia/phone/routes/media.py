@@ -1,11 +1,12 @@
-"""`WS /twilio/media`: Twilio Media Streams, one `MediaStreamSession` per call."""
+"""`WS /twilio/media`: Twilio Media Streams, one `CallConversation` per call over its line."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
 
+from lidia.phone.carriers.twilio.line import TwilioMediaLine
 from lidia.phone.deps import PhoneDep
-from lidia.phone.media.session import MediaStreamSession
+from lidia.phone.media.session import CallConversation
 
 router = APIRouter(tags=["twilio"])
 
@@ -16,4 +17,8 @@ async def twilio_media(websocket: WebSocket, phone: PhoneDep) -> None:
         await websocket.close(code=1008)  # before accept: the upgrade gets HTTP 403
         return
     await websocket.accept()
-    await MediaStreamSession(phone, websocket).run()
+    line = TwilioMediaLine(phone, websocket)
+    try:
+        await CallConversation(phone, line).run()
+    finally:
+        line.release()

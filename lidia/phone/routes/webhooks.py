@@ -9,7 +9,6 @@ callback always answers 204.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import math
@@ -21,9 +20,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from lidia.phone.call_actions import call_actions
+from lidia.phone.call_end import after_call
 from lidia.phone.call_files import MESSAGE_FILE, turn_file, write_file
 from lidia.phone.call_store import TurnRecord
-from lidia.phone.caller_messages import extract_caller_message
 from lidia.phone.capacity import busy_twiml
 from lidia.phone.context import PhoneContext
 from lidia.phone.deps import PhoneDep, TwilioForm
@@ -52,7 +51,6 @@ router = APIRouter(tags=["twilio"])
 
 # Twilio's statuses after which nothing more happens on the call.
 FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
-MESSAGE_WAIT_S = 60.0
 
 
 @router.post("/twilio/voice", responses=TWIML_RESPONSES, openapi_extra=twilio_form("voice"))
@@ -96,7 +94,7 @@ async def twilio_status(form: TwilioForm, phone: PhoneDep) -> Response:
             await phone.store.finish_call(call_sid, status=status, duration_s=duration)
             if status in FINAL_CALL_STATUSES:
                 phone.capacity.release(call_sid)
-                phone.in_background(_extract_message_when_done(phone, call_sid))
+                phone.in_background(after_call(phone, call_sid))
     except Exception:  # Twilio must get a 2xx; the failure is in our log
         log.exception("status callback for %s not recorded", call_sid)
     return Response(status_code=204)
@@ -116,29 +114,6 @@ async def twilio_call_recording(form: TwilioForm, phone: PhoneDep) -> Response:
     else:
         log.warning("call recording callback without a valid CallSid ignored")
     return Response(status_code=204)
-
-
-async def _extract_message_when_done(phone: PhoneContext, call_sid: str) -> None:
-    """After Twilio's final status: once the media stream (if any) has written its last
-    turn, extract the caller's message and store it (never raises)."""
-    try:
-        session = phone.active_calls.get(call_sid)
-        if session is not None:
-            await asyncio.wait_for(session.finished.wait(), MESSAGE_WAIT_S)
-        await extract_caller_message(phone, call_sid)
-    except Exception:
-        log.exception("message extraction for call %s failed", call_sid)
-    await _tell_the_owner(phone, call_sid)
-
-
-async def _tell_the_owner(phone: PhoneContext, call_sid: str) -> None:
-    """Queue the call's notice (with the message, once extracted) on the owner's channels."""
-    if phone.outbox is None:
-        return
-    try:
-        await phone.outbox.call_ended(call_sid)
-    except Exception:  # the database may be down; the status callback still answers 204
-        log.exception("owner notice for call %s not queued", call_sid)
 
 
 def _seconds(value: str | None) -> float | None:
@@ -212,6 +187,7 @@ async def _create_record(phone: PhoneContext, form: dict[str, str]) -> bool:
         from_number=form.get("From"),
         to_number=form.get("To"),
         mode=phone.settings.phone_mode,
+        carrier="twilio",
     )
 
 

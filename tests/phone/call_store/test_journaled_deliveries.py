@@ -12,6 +12,8 @@ import pytest
 from lidia.phone.call_store import SqlCallStore
 from lidia.phone.call_store.journaled import JournaledCallStore
 
+pytestmark = pytest.mark.time_dependent
+
 CALL = "CA" + "7" * 32
 
 

@@ -251,6 +251,7 @@ async def test_a_model_column_without_its_revision_is_reported(database: Databas
     added = sorted(diff[3].name for diff in diffs if diff[0] == "add_column")
     assert added == [
         "caller_offset_s",  # revision 0004 (turns)
+        "carrier",  # revision 0006 (calls)
         "message_left",
         "message_name",
         "message_phone",

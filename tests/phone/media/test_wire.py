@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lidia.audio.mulaw import pcm_to_mulaw
-from lidia.phone.media.wire import (
+from lidia.phone.carriers.twilio.wire import (
     Connected,
     Dtmf,
     MalformedFrame,

@@ -28,6 +28,8 @@ from tests.support.fake_notify_servers import (
     smtp_server,
 )
 
+pytestmark = pytest.mark.time_dependent
+
 NOTICE = CallNotice(
     call_sid="CA0123456789abcdef0123456789abcdef",
     from_number="+79161234567",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from lidia.core.clock import FixedClock
 from lidia.phone.call_store import SqlCallStore
 from lidia.phone.notify.channels import TelegramChannel, WebhookChannel
 from lidia.phone.notify.notice import CallNotice, notice_for_call
@@ -18,13 +19,17 @@ from lidia.phone.notify.outbox import BACKOFF_S, GIVE_UP_AFTER, Outbox, next_att
 from tests.support.admin_seed import drop_store, make_store
 from tests.support.fake_notify_servers import FakeTelegram, WebhookReceiver, serve_fake
 
+pytestmark = pytest.mark.time_dependent
+
 CALL = "CA00000000000000000000000000000001"
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlCallStore]:
-    store, schema = await make_store(request.param, tmp_path, schema_prefix="outbox_test")
+    store, schema = await make_store(
+        request.param, tmp_path, schema_prefix="outbox_test", clock=FixedClock(T0)
+    )
     try:
         yield store
     finally:
@@ -106,11 +111,11 @@ async def test_a_restart_resumes_the_outbox(store: SqlCallStore) -> None:
         await first.send_due()
         # The service restarts: a new store object on the same database, a new outbox.
         await store.close()
-        reopened = SqlCallStore(store.url, schema=store.schema)
+        reopened = SqlCallStore(store.url, schema=store.schema, clock=store.clock)
         await reopened.start()
         try:
             second = Outbox(reopened, [channel], _notice_from(reopened))
-            later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+            later = T0 + dt.timedelta(minutes=1)
             assert await second.send_due(later) == 1
             assert await second.send_due(later) == 0
             (delivery,) = await reopened.deliveries(CALL)
@@ -128,7 +133,7 @@ async def test_a_permanent_failure_stops_and_is_recorded(store: SqlCallStore) ->
         await _ended_call(store)
         await outbox.call_ended(CALL)
         await outbox.send_due()
-        assert await outbox.send_due(dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)) == 0
+        assert await outbox.send_due(T0 + dt.timedelta(hours=1)) == 0
     (delivery,) = await store.deliveries(CALL)
     assert delivery.state == "failed"
     assert "401" in (delivery.last_error or "")
@@ -140,7 +145,7 @@ async def test_gives_up_after_two_days(store: SqlCallStore) -> None:
     outbox = Outbox(store, [channel], _notice_from(store))
     await _ended_call(store)
     await outbox.call_ended(CALL)
-    await outbox.send_due(dt.datetime.now(dt.UTC) + GIVE_UP_AFTER + dt.timedelta(minutes=1))
+    await outbox.send_due(T0 + GIVE_UP_AFTER + dt.timedelta(minutes=1))
     (delivery,) = await store.deliveries(CALL)
     assert (delivery.state, delivery.attempts) == ("failed", 1)
 

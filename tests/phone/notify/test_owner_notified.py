@@ -27,6 +27,8 @@ from tests.support.fake_llm_servers import FakeOpenAI
 from tests.support.fake_notify_servers import FakeTelegram, WebhookReceiver, serve_fake
 from tests.support.twilio_client import TEST_PUBLIC_BASE, signed_headers, webhook_form
 
+pytestmark = pytest.mark.time_dependent
+
 
 @pytest.fixture
 def telegram() -> Iterator[tuple[FakeTelegram, str]]:
