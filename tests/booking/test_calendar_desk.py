@@ -243,3 +243,20 @@ async def test_a_wrong_password_or_calendar_is_a_clear_error_not_a_crash(
     desk = await desks(unknown, FixedClock(MONDAY_8AM))
     reason = desk.health()["reason"]
     assert "no calendar named 'Нет такого'" in reason and name in reason
+
+
+async def test_every_occurrence_of_a_recurring_event_in_the_day_blocks_its_time(
+    radicale: RadicaleServer, desks: Any, tmp_path: Path
+) -> None:
+    name, calendar = radicale.new_calendar()
+    # Three half-hour rounds on Thursday morning: 9:00, 10:00, 11:00 (one event, HOURLY).
+    seed_event(
+        calendar,
+        at(THURSDAY, 9),
+        at(THURSDAY, 9, 30),
+        "Обход",
+        extra="RRULE:FREQ=HOURLY;COUNT=3\r\n",
+    )
+    desk = await desks(booking_settings(radicale, name, tmp_path / "b.db"), FixedClock(MONDAY_8AM))
+    morning = await desk.find_free_slots("CA-r", "Консультация", "четверг", "morning")
+    assert times(morning) == ["09:30", "10:30", "11:30"]
