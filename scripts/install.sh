@@ -90,7 +90,8 @@ if [ $DEV -eq 1 ]; then
     -r requirements-dev.txt
 fi
 
-# 6. torchaudio/torchcodec without their dependencies (they would pull other torch builds).
+# 6. Wheels without their declared dependencies (requirements-torch-extras.txt says why):
+#    torchaudio/torchcodec (they would pull other torch builds), pipecat-ai, caldav.
 "$PY" -m pip install "${PIP_FLAGS[@]}" --no-deps -r requirements-torch-extras.txt
 if [ "$TORCH_DEVICE" = "cpu" ]; then
   # These torchaudio binaries link CUDA libraries; XTTS only needs its pure-Python parts.
