@@ -110,6 +110,15 @@ async def test_gemini_finds_and_books_a_slot_over_a_phone_turn(
     assert action["name"] == "appointment_booked"
     assert action["arguments"]["phone"] == CALLER  # the caller's number by default
     assert action["arguments"]["start"] == "2026-12-08T12:00:00+03:00"
+    # A later call from the same number cancels it.
+    gemini.enqueue(
+        Script(text="", tool_calls=[{"name": "cancel_appointment", "arguments": {}}]),
+        Script(text="Запись отменена."),
+    )
+    cancelled = await secretary.reply("CA-later", "Отмените мою запись", channel=channel)
+    assert cancelled.reply == "Запись отменена."
+    assert [a["name"] for a in cancelled.actions] == ["appointment_cancelled"]
+    assert cancelled.actions[0]["arguments"]["spoken"] == "во вторник, 8 декабря, в 12:00"
 
 
 async def test_no_booking_tools_while_the_calendar_refuses_the_login(
