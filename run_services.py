@@ -87,8 +87,11 @@ def start_services(names: list[str]) -> list[subprocess.Popen]:
     ]
 
 
-def stop_services(procs: list[subprocess.Popen], sig: int) -> None:
-    """Pass `sig` on to each running service, wait for all; kill what outlives the grace."""
+def stop_services(procs: list[subprocess.Popen], sig: int) -> bool:
+    """Pass `sig` on to each running service, wait for all; kill what outlives the grace.
+
+    True when every service stopped cleanly: code 0, or ended by `sig` itself (uvicorn shuts
+    down gracefully, then re-raises SIGTERM with its default action)."""
     for proc in procs:
         if proc.poll() is None:
             proc.send_signal(sig)
@@ -99,6 +102,7 @@ def stop_services(procs: list[subprocess.Popen], sig: int) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    return all(proc.returncode in (0, -sig) for proc in procs)
 
 
 def run(names: list[str], parent: ParentWatch | None) -> int:
@@ -125,7 +129,10 @@ def run(names: list[str], parent: ParentWatch | None) -> int:
         time.sleep(POLL_S)
     # SIGINT reaches uvicorn as Ctrl+C would; anything else as SIGTERM: both stop it cleanly.
     forwarded = signal.SIGINT if received[0] == signal.SIGINT else signal.SIGTERM
-    stop_services(procs, forwarded)
+    if not stop_services(procs, forwarded) and not exit_code:
+        codes = ", ".join(f"{n}: {p.returncode}" for n, p in zip(names, procs, strict=True))
+        print(f"!! a service did not stop cleanly ({codes})", file=sys.stderr)
+        exit_code = 1
     return exit_code
 
 
