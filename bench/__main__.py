@@ -20,6 +20,7 @@ BENCHES = [
     "bench.bench_xtts",  # XTTS linear streaming vs coqui's, fair sharing, cancellation
     "bench.bench_load",  # 1..50 concurrent calls: capacity, longest silence
     "bench.bench_turn_taking",  # end of turn by meaning, backchannels, barge-in
+    "bench.bench_hearing",  # every caller sentence heard whole, on any voice and level
 ]
 
 

@@ -28,7 +28,7 @@ MIN_SPEECH_DB = -60.0  # quieter than this is never speech (digital silence, com
 FLOOR_PERCENTILE = 10
 CONTEXT_S = 8.0  # the noise floor is measured over this much audio before the turn
 GAP_MS = 150  # a dip shorter than this inside the sound does not end it
-PAD_MS = 60  # kept beyond the last frame of sound: the consonant's tail, the word's release
+PAD_MS = 100  # kept beyond the last frame of sound: a faint fricative, the release of a word
 MIN_SPEECH_MS = 120  # `holds_speech`: at least this much sound (a click is not a word)
 
 
@@ -160,8 +160,8 @@ def _reach_forward(sound: np.ndarray, last: int, limit: int) -> int:
 def _near(sound: np.ndarray, index: int, frames: int, *, forward: bool) -> bool:
     """Sound within `frames` of the edge, inside the turn (an edge just before a word)."""
     if forward:
-        return bool(sound[max(index, 0) : index + 1 + frames // 3].any())
-    return bool(sound[max(index - frames // 3, 0) : index + 1].any())
+        return bool(sound[max(index, 0) : index + 1 + frames].any())
+    return bool(sound[max(index - frames, 0) : index + 1].any())
 
 
 def _without_clicks(sound: np.ndarray) -> np.ndarray:
