@@ -242,7 +242,8 @@ def _cut(call: Call, span: tuple[int, int]) -> bytes:
 
 
 async def _first_replies(contexts: dict, calls: list[Call]) -> dict[str, list[float]]:
-    """End of utterance → first reply frame, each rule in turn on the same sentences."""
+    """End of utterance → first reply frame, each rule in turn on the same sentences (a rule
+    that answered before the last word replied to a fragment: its time is negative)."""
     from bench.bench_turn_taking import _one_reply
     from lidia.audio.mulaw import mulaw_to_pcm
 
@@ -253,9 +254,11 @@ async def _first_replies(contexts: dict, calls: list[Call]) -> dict[str, list[fl
         names = list(contexts) if index % 2 == 0 else list(reversed(contexts))
         samples = mulaw_to_pcm(call.mulaw[start:end])
         for name in names:
-            delay, _ = await _one_reply(contexts[name], samples, f"bench-hearing-{name}-{index}")
+            session = f"bench-hearing-{name}-{index}"
+            delay, early = await _one_reply(contexts[name], samples, session)
             results[name].append(delay)
-            print(f"   first reply frame, {name}: {delay:.3f} s  ({call.voice})")
+            note = "  (answered before the last word)" if early else ""
+            print(f"   first reply frame, {name}: {delay:.3f} s  ({call.voice}){note}")
     return results
 
 
