@@ -17,11 +17,15 @@ import numpy as np
 import pytest
 
 from lidia.audio.codecs import mulaw_to_pcm, pcm_to_mulaw, wav_bytes
+from lidia.audio.vad import VadEvent
 from lidia.phone.call_store import TurnRecord
+from lidia.phone.media.turn_taking import _Pause
 from lidia.tts.engines.rhvoice import RHVoiceEngine
+from tests.conftest import make_settings
 from tests.support.fake_llm_servers import FakeOpenAI
 from tests.support.russian_phone import Phone, answered, llm_replying, serve_russian_phone
 from tests.support.russian_speech import BOOKING, BOOKING_WORDS, words_of
+from tests.support.turn_harness import PolicyCall, policy_context
 from tests.support.turn_speech import spoken_8k
 
 pytestmark = pytest.mark.slow
@@ -142,3 +146,24 @@ async def test_a_call_whose_vad_heard_nothing_keeps_the_words_not_silence(
     (turn,) = turns
     assert turn.latencies.get("unanswered") is True
     assert words_of(turn.transcript or "") >= BOOKING_WORDS, turn.transcript
+
+
+async def test_no_words_over_speech_are_recognised_again_over_a_wider_span(
+    tmp_path: Path, orchestrator_url: str, booking: np.ndarray
+) -> None:
+    """A speculative span that caught only the tail of «…на завтра» and the hiss after it is
+    heard as nothing; the caller's channel holds speech there, so it is recognised wider."""
+    line = on_the_line(booking, seconds_after=1.5)
+    last_word_end = int(LEAD_S * RATE) + booking.size
+    tail = (last_word_end - int(0.05 * RATE), last_word_end + int(0.5 * RATE))
+    settings = make_settings(tmp_path, stt_language="ru")
+    async with policy_context(settings, orchestrator_url) as ctx:
+        call = PolicyCall(ctx)
+        call.inbound += line
+        pause = _Pause(VadEvent("speech_end", tail[0]), span=tail)
+        assert not (await call.turn_taking._transcribe(*tail) or "").strip()  # nothing heard
+
+        words = await call.turn_taking._recognise_turn(pause)
+
+    assert "завтра" in words_of(words or ""), words
+    assert pause.span is not None and pause.span[0] < tail[0] and pause.span[1] > tail[1]
