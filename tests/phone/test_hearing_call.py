@@ -4,7 +4,9 @@ The Russian rig (`tests/support/russian_phone.py`: Whisper base, RHVoice, the fa
 phone service under uvicorn); the caller's RHVoice speech goes over a noisy phone line
 (hiss at -56 dBFS) as 8 kHz μ-law: a quiet caller, a caller whose first word is weak, and a
 call whose VAD never starts an utterance at all (a VAD set deaf), which must not be logged
-as «молчание» while the caller's channel holds the words.
+as «молчание» while the caller's channel holds the words. And, on the policy alone (real
+`TurnTaking`, real orchestrator), a speculative span heard as nothing over speech is
+recognised again over a wider one.
 """
 
 from __future__ import annotations
