@@ -1,9 +1,16 @@
 """`make run`: start every service of the secretary and keep them running together.
 
 Each service is its own process (the orchestrator holds the GPU models; a crash of one is
-visible, not hidden). SIGINT (Ctrl+C) or SIGTERM stops all of them: the signal is passed on
-to each service, and the runner waits for them to finish. If one exits, the others are
-stopped too so a supervisor (Docker, systemd) can restart the whole set.
+visible, not hidden). SIGINT (Ctrl+C), SIGTERM or SIGHUP stops all of them: the signal is
+passed on to each service, and the runner waits for them to finish. If one exits, the others
+are stopped too so a supervisor (Docker, systemd) can restart the whole set.
+
+Each service runs in a process group of its own: Ctrl+C in a terminal sends SIGINT to every
+process of the terminal's group, and a service that got it from the terminal and once more
+from the runner would take the second one as "force exit" (uvicorn) and skip its graceful
+shutdown. So only the runner hears the terminal; each service gets exactly one signal, from
+it. A service also gets SIGTERM if the runner itself dies (Linux `PR_SET_PDEATHSIG`), so no
+service outlives it in a group nobody signals.
 
 `--watch-parent` (what the Makefile uses): GNU make does not pass a SIGINT sent to make's own
 process on to its recipe, it only waits for the recipe to end. Make resets its handler for
@@ -14,6 +21,7 @@ the signal it received to the default, so the runner watches make's caught-signa
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import signal
 import subprocess
@@ -23,10 +31,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SERVICES = ["orchestrator.py", "phone_service.py"]
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PARENT_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 POLL_S = 0.2
 GRACE_S = 20.0
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def caught_signals(pid: int) -> set[int] | None:
@@ -60,12 +69,29 @@ class ParentWatch:
         return min(lost) if lost else None
 
 
+def _own_group_ended_with_runner() -> None:
+    """In the child before exec: a process group of its own, and SIGTERM when the runner
+    dies (a runner killed outright must not leave a service running unseen)."""
+    os.setpgid(0, 0)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+
+
 def start_services(names: list[str]) -> list[subprocess.Popen]:
-    return [subprocess.Popen([sys.executable, str(HERE / name)], cwd=HERE) for name in names]
+    return [
+        subprocess.Popen(
+            [sys.executable, str(HERE / name)], cwd=HERE, preexec_fn=_own_group_ended_with_runner
+        )
+        for name in names
+    ]
 
 
-def stop_services(procs: list[subprocess.Popen], sig: int) -> None:
-    """Pass `sig` on to each running service, wait for all; kill what outlives the grace."""
+def stop_services(procs: list[subprocess.Popen], sig: int) -> bool:
+    """Pass `sig` on to each running service, wait for all; kill what outlives the grace.
+
+    True when every service stopped cleanly: code 0, or ended by `sig` itself (uvicorn shuts
+    down gracefully, then re-raises SIGTERM with its default action)."""
     for proc in procs:
         if proc.poll() is None:
             proc.send_signal(sig)
@@ -76,6 +102,7 @@ def stop_services(procs: list[subprocess.Popen], sig: int) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    return all(proc.returncode in (0, -sig) for proc in procs)
 
 
 def run(names: list[str], parent: ParentWatch | None) -> int:
@@ -102,7 +129,10 @@ def run(names: list[str], parent: ParentWatch | None) -> int:
         time.sleep(POLL_S)
     # SIGINT reaches uvicorn as Ctrl+C would; anything else as SIGTERM: both stop it cleanly.
     forwarded = signal.SIGINT if received[0] == signal.SIGINT else signal.SIGTERM
-    stop_services(procs, forwarded)
+    if not stop_services(procs, forwarded) and not exit_code:
+        codes = ", ".join(f"{n}: {p.returncode}" for n, p in zip(names, procs, strict=True))
+        print(f"!! a service did not stop cleanly ({codes})", file=sys.stderr)
+        exit_code = 1
     return exit_code
 
 

@@ -21,6 +21,7 @@ BENCHES = [
     "bench.bench_load",  # 1..50 concurrent calls: capacity, longest silence
     "bench.bench_turn_taking",  # end of turn by meaning, backchannels, barge-in
     "bench.bench_booking",  # find_free_slots against a real CalDAV server (Radicale)
+    "bench.bench_hearing",  # every caller sentence heard whole, on any voice and level
 ]
 
 

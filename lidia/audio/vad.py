@@ -9,10 +9,18 @@ run through onnxruntime one 32 ms window at a time. That model takes 16 kHz audi
 once per process. One window costs well under a millisecond on CPU, so `feed()` may run on
 the event loop for a 20 ms Media Streams frame.
 
-Turn-taking rules (like Silero's own `get_speech_timestamps`, but online):
-- speech starts when windows at or above `threshold` have lasted `min_speech_ms`;
-- it ends once the probability stays under `threshold - 0.15` for `min_silence_ms`
-  (200-300 ms suits a phone conversation; faster-whisper's default 2 s would feel dead).
+Turn-taking rules (like Silero's own `VADIterator`, but online), with hysteresis:
+- speech starts when windows at or above `threshold` have lasted `min_speech_ms`; with
+  `energy_start_db`, a window at or above `keep_threshold` that is that much louder than the
+  line's noise floor counts too. Silero rates a quiet or far-away phone voice 0.3-0.6 per
+  window, so one threshold at 0.5 hears the same sentence one time and misses it the next;
+  the level over the noise floor tells a quiet voice from line hiss, which Silero rates ~0.05;
+- it ends once the probability stays under `keep_threshold` for `min_silence_ms`
+  (200-300 ms suits a phone conversation; faster-whisper's default 2 s would feel dead);
+  a window at `min(threshold, keep_threshold + 0.15)` or above (or a loud one at
+  `keep_threshold`) is speech again.
+`keep_threshold=None, energy_start_db=0` is the old single-threshold rule (`threshold - 0.15`
+to keep, `threshold` alone to start).
 """
 
 from __future__ import annotations
@@ -34,6 +42,9 @@ CONTEXT = 64  # samples of the previous window prepended to each input
 WINDOW_8K = WINDOW * PHONE_RATE // MODEL_RATE  # 256 phone samples per window
 WINDOW_MS = WINDOW * 1000 // MODEL_RATE  # 32
 HEARING_MS = 100  # `hearing`: a window at the lower threshold this recently
+OLD_KEEP_GAP = 0.15  # the old rule (and Silero's iterator): keep = threshold - 0.15
+SILENT_DB = -90.0  # the level of digital silence (log of zero)
+FLOOR_RISE_DB = 0.03  # per window (~1 dB/s): the noise floor follows a line getting noisier
 
 
 def silero_model_path() -> Path:
@@ -74,6 +85,8 @@ class StreamingVad:
         self,
         *,
         threshold: float = 0.5,
+        keep_threshold: float | None = None,
+        energy_start_db: float = 0.0,
         min_silence_ms: int = 250,
         min_speech_ms: int = 150,
         speech_pad_ms: int = 100,
@@ -82,7 +95,12 @@ class StreamingVad:
         model_path: Path | None = None,
     ) -> None:
         self.threshold = threshold
-        self.neg_threshold = max(threshold - 0.15, 0.01)
+        keep = threshold - OLD_KEEP_GAP if keep_threshold is None else keep_threshold
+        self.neg_threshold = max(min(keep, threshold), 0.01)  # under it: silence
+        self.resume_threshold = min(threshold, self.neg_threshold + OLD_KEEP_GAP)
+        self.energy_start_db = energy_start_db
+        self.noise_floor_db: float | None = None  # the line's level between words
+        self._loud = False  # the last window stood `energy_start_db` over the noise floor
         self.min_silence = PHONE_RATE * min_silence_ms // 1000
         self.min_speech = PHONE_RATE * min_speech_ms // 1000
         self.pad = PHONE_RATE * speech_pad_ms // 1000
@@ -137,6 +155,7 @@ class StreamingVad:
         while self._buffer.size >= WINDOW:
             window, self._buffer = self._buffer[:WINDOW], self._buffer[WINDOW:]
             probability = self._probability(window)
+            self._judge_level(window)
             start = self._position
             self._position += WINDOW_8K
             if probability >= self.neg_threshold:
@@ -162,13 +181,38 @@ class StreamingVad:
         self.last_probability = float(np.asarray(output).reshape(-1)[0])
         return self.last_probability
 
+    def _judge_level(self, window: np.ndarray) -> None:
+        """Track the noise floor (fast down, slowly up) and whether this window is loud."""
+        rms = float(np.sqrt(np.mean(np.square(window))))
+        level = 20 * np.log10(rms) if rms > 0 else SILENT_DB
+        floor = self.noise_floor_db
+        if floor is None or level < floor:
+            self.noise_floor_db = level
+        else:
+            self.noise_floor_db = floor + FLOOR_RISE_DB
+        self._loud = bool(self.energy_start_db) and (
+            level >= (floor if floor is not None else level) + self.energy_start_db
+        )
+
+    def _starts(self, probability: float) -> bool:
+        """The window counts toward a speech start."""
+        if probability >= self.threshold:
+            return True
+        return self._loud and probability >= self.neg_threshold
+
+    def _keeps(self, probability: float) -> bool:
+        """The window is speech again after a moment under `neg_threshold`."""
+        if probability >= self.resume_threshold:
+            return True
+        return self._loud and probability >= self.neg_threshold
+
     def _step(self, probability: float, start: int, end: int) -> VadEvent | None:
         if self._speech_start is None:
             return self._step_idle(probability, start, end)
         return self._step_speaking(probability, start, end)
 
     def _step_idle(self, probability: float, start: int, end: int) -> VadEvent | None:
-        if probability >= self.threshold:
+        if self._starts(probability):
             if self._candidate is None:
                 self._candidate = start
             if end - self._candidate >= max(self.min_speech, WINDOW_8K):
@@ -186,7 +230,7 @@ class StreamingVad:
 
     def _step_speaking(self, probability: float, start: int, end: int) -> VadEvent | None:
         assert self._speech_start is not None
-        if probability >= self.threshold:
+        if self._keeps(probability):
             self._silence_start = None
         elif probability < self.neg_threshold and self._silence_start is None:
             self._silence_start = start

@@ -142,12 +142,20 @@ class Settings(BaseSettings):
     call_journal_path: Path | None = None  # None: calls_log/journal.db
     call_store_retry_s: float = Field(default=2.0, gt=0)
     call_audio_memory_mb: int = Field(default=64, ge=1)
-    vad_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    vad_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)  # P(speech) that starts speech
+    # Hysteresis (issue 23): under this P(speech) is silence; a window this likely and
+    # VAD_ENERGY_START_DB over the line's noise floor also starts speech (0: energy not used).
+    # VAD_KEEP_THRESHOLD = VAD_THRESHOLD - 0.15 with VAD_ENERGY_START_DB=0 is the old rule.
+    vad_keep_threshold: float = Field(default=0.3, gt=0.0, lt=1.0)
+    vad_energy_start_db: float = Field(default=9.0, ge=0.0)
     vad_min_silence_ms: int = Field(default=300, ge=32)  # <300 splits at commas
     vad_min_speech_ms: int = Field(default=150, ge=0)
     vad_speech_pad_ms: int = Field(default=100, ge=0)
     vad_pre_roll_ms: int = Field(default=500, ge=0)  # kept before speech start
     max_utterance_s: float = Field(default=30.0, gt=0)
+    # A turn whose audio edge still holds speech energy is widened from the call's recording;
+    # an empty transcript over audio that holds speech is retried wider (issue 23).
+    hearing_reread_edges: bool = True
     # Turn-taking on the phone (issue 11): end of turn by meaning, backchannels, fillers.
     end_of_turn_model: bool = True  # Smart Turn v3.2; off: VAD_MIN_SILENCE_MS ends a turn
     end_of_turn_pause_ms: int = Field(default=200, ge=32)  # silence before asking the model

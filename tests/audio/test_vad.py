@@ -72,3 +72,47 @@ def test_flush_ends_an_open_utterance(speech_8k: np.ndarray) -> None:
 def test_max_speech_forces_an_end(speech_8k: np.ndarray) -> None:
     events = feed_in_frames(StreamingVad(max_speech_s=1.0), speech_8k)
     assert "speech_end" in [e.kind for e in events]
+
+
+# ---------------------------------------------------------------- hysteresis (issue 23)
+
+
+@pytest.fixture(scope="module")
+def elena_asks() -> np.ndarray:
+    """RHVoice elena: «Вы работаете в субботу?» over a hissing phone line, as μ-law carries
+    it; Silero rates «субботу» under 0.35 on this line: the old rule ends before it."""
+    from lidia.tts.engines.rhvoice import RHVoiceEngine
+    from tests.support.russian_speech import phone_line_8k
+
+    engine = RHVoiceEngine.load()
+    try:
+        voiced = engine.synthesize("Вы работаете в субботу?", "ru", voice="elena")
+    finally:
+        engine.close()
+    speech = phone_line_8k(resample(voiced, engine.sample_rate, 16000))
+    loud = np.flatnonzero(np.abs(speech) > 0.01)
+    speech = speech[loud[0] : loud[-1] + 1]
+    audio = np.concatenate([np.zeros(RATE), speech, np.zeros(2 * RATE)])
+    audio = audio + 0.002 * np.random.default_rng(2).standard_normal(audio.size)
+    return mulaw_to_pcm(pcm_to_mulaw(audio.astype(np.float32)))
+
+
+def test_hysteresis_keeps_a_last_word_that_silero_rates_low(elena_asks: np.ndarray) -> None:
+    last_word_end = elena_asks.size - 2 * RATE - int(0.1 * RATE)
+    old = feed_in_frames(StreamingVad(keep_threshold=None, min_silence_ms=200), elena_asks)
+    new = feed_in_frames(
+        StreamingVad(keep_threshold=0.3, energy_start_db=9.0, min_silence_ms=200), elena_asks
+    )
+
+    old_end = next(e for e in old if e.kind == "speech_end")
+    new_end = next(e for e in new if e.kind == "speech_end")
+    assert old_end.voiced_end < last_word_end - int(0.4 * RATE)  # «Вы работаете в |»
+    assert new_end.voiced_end >= last_word_end  # «…в субботу?» whole, in one utterance
+
+
+def test_the_old_rule_is_kept_when_asked_for(speech_8k: np.ndarray) -> None:
+    vad = StreamingVad(threshold=0.5, keep_threshold=None)
+    assert (vad.neg_threshold, vad.resume_threshold, vad.energy_start_db) == (0.35, 0.5, 0.0)
+    audio = np.concatenate([np.zeros(RATE), speech_8k, np.zeros(RATE)]).astype(np.float32)
+    explicit = StreamingVad(threshold=0.5, keep_threshold=0.35, energy_start_db=0.0)
+    assert feed_in_frames(vad, audio) == feed_in_frames(explicit, audio)

@@ -44,6 +44,7 @@ from lidia.phone.context import PhoneContext
 from lidia.phone.media.background import BackgroundWrites
 from lidia.phone.media.caller_words import HeardWords, interrupts, says_stop
 from lidia.phone.media.filler import with_filler
+from lidia.phone.media.hearing import holds_speech, speech_span, widened
 from lidia.phone.media.playback import Playback
 from lidia.phone.media.reply import StreamedReply
 from lidia.phone.orchestrator_client import OrchestratorError
@@ -54,6 +55,7 @@ T = TypeVar("T")
 RECOGNITION_TIMEOUT_S = 10.0
 OVERLAP_GAP_MS = 400  # fragments over Лидия this close together are one utterance
 HEARING_HOLD_MS = 600  # a voiced window holds an answer back at most this long (steady noise)
+RETRY_REACH_MS = 500  # no words over speech: recognised again this much wider at each edge
 
 
 def phone_vad(settings: Settings) -> StreamingVad:
@@ -61,6 +63,8 @@ def phone_vad(settings: Settings) -> StreamingVad:
     pause = settings.end_of_turn_pause_ms if settings.end_of_turn_model else None
     return StreamingVad(
         threshold=settings.vad_threshold,
+        keep_threshold=settings.vad_keep_threshold,
+        energy_start_db=settings.vad_energy_start_db,
         min_silence_ms=pause or settings.vad_min_silence_ms,
         min_speech_ms=settings.vad_min_speech_ms,
         speech_pad_ms=settings.vad_speech_pad_ms,
@@ -119,6 +123,7 @@ class _Pause:
     answer_at: int | None = None  # stream position to answer at (None: model thinking)
     transcript: asyncio.Task[str | None] | None = None  # speculative words of the utterance
     release: asyncio.Event | None = None  # a speculative reply is prepared, heard once set
+    span: tuple[int, int] | None = None  # the caller audio the speculative words are of
 
 
 @dataclass
@@ -146,6 +151,7 @@ class TurnTaking:
         self._generation = 0  # bumped by every speech start: older judgements are stale
         self._tasks: set[asyncio.Task[Any]] = set()
         self._frame_at = time.perf_counter()  # when the last media frame was judged
+        self._heard_until = 0  # where the last turn's audio ended: never re-read twice
 
     # --------------------------------------------------------------- VAD events
 
@@ -277,8 +283,8 @@ class TurnTaking:
             # Only a pause that sounds final is worth recognising now: after one that does
             # not, the caller usually goes on, and the STT engine is shared by every call.
             if self.settings.end_of_turn_speculative_stt:
-                audio = bytes(self.session.inbound[start : pause.end.sample])
-                pause.transcript = self._spawn(self._recognise_turn(audio))
+                pause.span = self._turn_span(start, pause.end.sample)
+                pause.transcript = self._spawn(self._recognise_turn(pause))
         pause.answer_at = pause.end.voiced_end + self._samples(wait)
         if self._silence_lasted(pause):
             self._answer(pause)
@@ -316,7 +322,9 @@ class TurnTaking:
         decided = VadEvent(
             "speech_end", end.sample, voiced_end=end.voiced_end, decided=session.vad.position
         )
-        utterance = bytes(session.inbound[start : end.sample])
+        start, stop = pause.span or self._turn_span(start, end.sample)
+        self._heard_until = max(self._heard_until, stop)
+        utterance = bytes(session.inbound[start:stop])
         if pause.transcript is not None:
             self._tasks.discard(pause.transcript)  # the turn owns it now: close() leaves it
         turn = session._conversation_turn(
@@ -389,9 +397,50 @@ class TurnTaking:
             return None
         return HeardWords(text, confidence)
 
-    async def _recognise_turn(self, mulaw: bytes) -> str | None:
-        """The utterance's words, recognised while the caller pauses; None if that failed."""
-        wav = wav_bytes(mulaw_to_pcm(mulaw), MULAW_SAMPLE_RATE)
+    def _turn_span(self, start: int, end: int) -> tuple[int, int]:
+        """The turn's audio: the VAD's cut, widened where its edge still holds speech."""
+        if not self.settings.hearing_reread_edges:
+            return start, end
+        inbound = self.session.inbound
+        wide = widened(inbound, start, end, not_before=min(self._heard_until, start))
+        if wide != (start, end):
+            log.info(
+                "call %s: turn re-read %+d ms before, %+d ms after the VAD's cut",
+                self.session.call_sid,
+                (start - wide[0]) * 1000 // MULAW_SAMPLE_RATE,
+                (wide[1] - end) * 1000 // MULAW_SAMPLE_RATE,
+            )
+        return wide
+
+    async def _recognise_turn(self, pause: _Pause) -> str | None:
+        """The utterance's words, recognised while the caller pauses; None if that failed.
+
+        No words over audio that holds speech: recognised once more over a wider span
+        (a cut that left only a word's tail is heard as nothing)."""
+        assert pause.span is not None
+        text = await self._transcribe(*pause.span)
+        if text is None or text.strip() or not self.settings.hearing_reread_edges:
+            return text
+        inbound, (start, end), reach = (
+            self.session.inbound,
+            pause.span,
+            self._samples(RETRY_REACH_MS),
+        )
+        wide = (
+            max(start - reach, min(self._heard_until, start), 0),
+            min(len(inbound), end + reach),
+        )
+        if not holds_speech(inbound, *wide):
+            return text
+        log.info("call %s: no words over speech; recognising a wider span", self.session.call_sid)
+        retried = await self._transcribe(*wide)
+        if retried is not None and retried.strip():
+            pause.span = wide  # the turn's audio is what the words are of
+            return retried
+        return text
+
+    async def _transcribe(self, start: int, end: int) -> str | None:
+        wav = wav_bytes(mulaw_to_pcm(bytes(self.session.inbound[start:end])), MULAW_SAMPLE_RATE)
         try:
             coro = self.session.ctx.orchestrator.transcribe(wav)
             return await asyncio.wait_for(coro, RECOGNITION_TIMEOUT_S)
@@ -455,15 +504,25 @@ class TurnTaking:
     async def _record_unanswered(self) -> None:
         start, self.utterance_start = self.utterance_start, None
         session = self.session
-        if start is None or session.message_start is not None or not session.call_sid:
+        if session.message_start is not None or not session.call_sid:
             return
-        if session.call_dir is None or len(session.inbound) - start < self._samples(200):
+        end = len(session.inbound)
+        if start is None and not session.turns_started and self.settings.hearing_reread_edges:
+            # The VAD never started an utterance, yet the caller's channel holds speech:
+            # the call is not «молчание», the words are kept as a turn.
+            span = await asyncio.to_thread(speech_span, bytes(session.inbound))
+            if span is not None:
+                start, end = span
+                log.info("call %s: speech the VAD never heard is kept", session.call_sid)
+        elif start is not None:
+            start = self._turn_span(start, end)[0]
+        if start is None or session.call_dir is None or end - start < self._samples(200):
             return
         index = session._next_turn_index()
         path = session.call_dir / turn_file(index, "caller")
         turn = TurnRecord(
             turn_index=index,
-            caller_audio_path=await write_mulaw_wav(path, bytes(session.inbound[start:])),
+            caller_audio_path=await write_mulaw_wav(path, bytes(session.inbound[start:end])),
             latencies={"unanswered": True},
         )
         await self.transcript_of(turn)
