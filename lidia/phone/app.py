@@ -14,7 +14,7 @@ its status callback at `POST /twilio/status`):
 - `POST /twilio/recording` fetches the recording (account credentials) → `/process_call`,
                            or stores it as the caller's message (`?purpose=message`).
 - `POST /twilio/status`    finalises the record (duration, outcome).
-- `WS   /twilio/media`     Twilio Media Streams (`carriers.twilio`; the call: `media.session`).
+- `WS   /twilio/media`     Twilio Media Streams (`carriers.twilio`; the call: `call.conversation`).
 - `WS   /asterisk/media`, `POST /asterisk/calls/{call}`, `GET /asterisk/calls/{call}/next`:
                            Asterisk chan_websocket and its dialplan (`carriers.asterisk`), and
                            AudioSocket on ASTERISK_AUDIOSOCKET_PORT; on once the Asterisk

@@ -21,12 +21,12 @@ from lidia.core.settings import Settings
 from lidia.phone import call_files
 from lidia.phone.appointments import UpcomingBookings, appointment_lines
 from lidia.phone.audio_cache import AudioCache
+from lidia.phone.call.inference import PhoneInference
 from lidia.phone.call_store import CallStore, SqlCallStore
 from lidia.phone.call_store.journaled import JournaledCallStore
 from lidia.phone.capacity import CallCapacity
 from lidia.phone.carriers.asterisk.calls import AsteriskCalls
 from lidia.phone.ids import is_call_sid
-from lidia.phone.media.inference import PhoneInference
 from lidia.phone.notify.channels import build_channels
 from lidia.phone.notify.notice import CallNotice, notice_for_call
 from lidia.phone.notify.outbox import Outbox

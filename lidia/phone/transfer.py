@@ -21,10 +21,10 @@ from typing import Any
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from lidia.phone.call.line import CallLine, LineError
+from lidia.phone.call.playback import Playback
 from lidia.phone.call_store import CallStore
 from lidia.phone.context import PhoneContext
-from lidia.phone.media.line import CallLine, LineError
-from lidia.phone.media.playback import Playback
 from lidia.phone.prompts import PhonePrompt
 from lidia.phone.twiml import dial_twiml, play_then_hangup_twiml
 from lidia.secretary.actions import (

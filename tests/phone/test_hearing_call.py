@@ -20,8 +20,8 @@ import pytest
 
 from lidia.audio.codecs import mulaw_to_pcm, pcm_to_mulaw, wav_bytes
 from lidia.audio.vad import VadEvent
+from lidia.phone.call.turn_taking import _Pause
 from lidia.phone.call_store import TurnRecord
-from lidia.phone.media.turn_taking import _Pause
 from lidia.tts.engines.rhvoice import RHVoiceEngine
 from tests.conftest import make_settings
 from tests.support.fake_llm_servers import FakeOpenAI

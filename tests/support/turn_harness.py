@@ -1,6 +1,6 @@
 """The turn-taking policy on its own: caller audio in, its decisions out (tests and the bench).
 
-`PolicyCall` is the `CallSession` that `lidia.phone.media.turn_taking` declares it needs,
+`PolicyCall` is the `CallSession` that `lidia.phone.call.turn_taking` declares it needs,
 without the WebSocket: the real `TurnTaking`, the phone's real Silero VAD (`phone_vad`), the
 real Smart Turn model, a real `PhoneContext` (its inference pool, call store and orchestrator
 client; `/stt` for short fragments goes to whatever orchestrator the context points at).
@@ -25,11 +25,11 @@ from typing import Any
 from lidia.audio.mulaw import MULAW_SAMPLE_RATE, mulaw_to_pcm
 from lidia.audio.vad import StreamingVad, VadEvent
 from lidia.core.settings import Settings
+from lidia.phone.call.background import BackgroundWrites
+from lidia.phone.call.playback import Playback
+from lidia.phone.call.turn_taking import TurnTaking, phone_vad
 from lidia.phone.call_store import SqlCallStore
 from lidia.phone.context import PhoneContext, running_context
-from lidia.phone.media.background import BackgroundWrites
-from lidia.phone.media.playback import Playback
-from lidia.phone.media.turn_taking import TurnTaking, phone_vad
 
 FRAME = 160  # 20 ms of 8 kHz μ-law
 NO_ORCHESTRATOR = "http://127.0.0.1:9"  # nothing listens: connection refused at once

@@ -1,5 +1,5 @@
 """The carriers a call can arrive by, side by side: each turns its wire into the carrier-neutral
-`media.line.CallLine` the conversation (`media.session`) talks to.
+`call.line.CallLine` the conversation (`call.conversation`) talks to.
 
 - `twilio/`: Twilio Media Streams (`WS /twilio/media`), transfers through Twilio's REST API.
 - `asterisk/`: Asterisk chan_websocket (`WS /asterisk/media`) and AudioSocket (a TCP port),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
 
+from lidia.phone.call.conversation import CallConversation
 from lidia.phone.carriers.twilio.line import TwilioMediaLine
 from lidia.phone.deps import PhoneDep
-from lidia.phone.media.session import CallConversation
 
 router = APIRouter(tags=["twilio"])
 

@@ -28,16 +28,7 @@ import time
 import uuid
 from collections import deque
 
-from lidia.phone.carriers.asterisk.calls import (
-    HANGUP,
-    NOT_ANSWERED,
-    AsteriskCalls,
-    transfer_step,
-)
-from lidia.phone.carriers.asterisk.slin import SlinCodec
-from lidia.phone.context import PhoneContext
-from lidia.phone.ids import asterisk_call_id
-from lidia.phone.media.line import (
+from lidia.phone.call.line import (
     CallerAudio,
     CallStarted,
     Digit,
@@ -47,6 +38,15 @@ from lidia.phone.media.line import (
     LineProblem,
     MarkPlayed,
 )
+from lidia.phone.carriers.asterisk.calls import (
+    HANGUP,
+    NOT_ANSWERED,
+    AsteriskCalls,
+    transfer_step,
+)
+from lidia.phone.carriers.asterisk.slin import SlinCodec
+from lidia.phone.context import PhoneContext
+from lidia.phone.ids import asterisk_call_id
 from lidia.phone.prompts import PhonePrompt
 
 log = logging.getLogger("phone.audiosocket")
@@ -228,8 +228,8 @@ class AudioSocketServer:
             writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        from lidia.phone.call.conversation import CallConversation
         from lidia.phone.call_end import after_call  # the conversation's modules, once needed
-        from lidia.phone.media.session import CallConversation
 
         sock = writer.get_extra_info("socket")
         if sock is not None:

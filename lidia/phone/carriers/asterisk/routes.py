@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request, WebSocket
 from fastapi.responses import PlainTextResponse
 
 from lidia.core.errors import AuthenticationError, LidiaError
+from lidia.phone.call.conversation import CallConversation
 from lidia.phone.call_end import after_call
 from lidia.phone.carriers.asterisk.audiosocket import CARRIER as AUDIOSOCKET
 from lidia.phone.carriers.asterisk.auth import credentials_match
@@ -27,7 +28,6 @@ from lidia.phone.carriers.asterisk.websocket_line import AsteriskWebSocketLine
 from lidia.phone.context import PhoneContext
 from lidia.phone.deps import PhoneDep
 from lidia.phone.ids import asterisk_call_id
-from lidia.phone.media.session import CallConversation
 
 log = logging.getLogger("phone.asterisk")
 

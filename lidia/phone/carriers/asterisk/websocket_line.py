@@ -29,15 +29,7 @@ from typing import Any
 
 from fastapi import WebSocket
 
-from lidia.phone.carriers.asterisk.calls import (
-    HANGUP,
-    NOT_ANSWERED,
-    AsteriskCalls,
-    transfer_step,
-)
-from lidia.phone.carriers.asterisk.slin import SlinCodec
-from lidia.phone.context import PhoneContext
-from lidia.phone.media.line import (
+from lidia.phone.call.line import (
     CallerAudio,
     CallStarted,
     Digit,
@@ -47,6 +39,14 @@ from lidia.phone.media.line import (
     LineProblem,
     MarkPlayed,
 )
+from lidia.phone.carriers.asterisk.calls import (
+    HANGUP,
+    NOT_ANSWERED,
+    AsteriskCalls,
+    transfer_step,
+)
+from lidia.phone.carriers.asterisk.slin import SlinCodec
+from lidia.phone.context import PhoneContext
 from lidia.phone.prompts import PhonePrompt
 
 log = logging.getLogger("phone.asterisk")

@@ -16,6 +16,16 @@ from typing import Any
 
 from fastapi import WebSocket
 
+from lidia.phone.call.line import (
+    CallerAudio,
+    CallStarted,
+    Digit,
+    HungUp,
+    LineError,
+    LineEvent,
+    LineProblem,
+    MarkPlayed,
+)
 from lidia.phone.carriers.twilio.wire import (
     Connected,
     Dtmf,
@@ -30,16 +40,6 @@ from lidia.phone.carriers.twilio.wire import (
     parse_frame,
 )
 from lidia.phone.context import PhoneContext
-from lidia.phone.media.line import (
-    CallerAudio,
-    CallStarted,
-    Digit,
-    HungUp,
-    LineError,
-    LineEvent,
-    LineProblem,
-    MarkPlayed,
-)
 from lidia.phone.prompts import PhonePrompt
 from lidia.phone.stream_tokens import (
     StreamRefused,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lidia.audio.codecs import pcm_to_mulaw
-from lidia.phone.media.hearing import holds_speech, speech_span, widened
+from lidia.phone.call.hearing import holds_speech, speech_span, widened
 from lidia.tts.engines.rhvoice import RHVoiceEngine
 from tests.support.turn_speech import spoken_8k
 

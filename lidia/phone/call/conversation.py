@@ -40,6 +40,25 @@ from typing import Any
 from lidia.audio.codecs import wav_bytes
 from lidia.audio.mulaw import FRAME_MS, MULAW_SAMPLE_RATE, mulaw_frames, mulaw_to_pcm
 from lidia.audio.vad import StreamingVad, VadEvent
+from lidia.phone.call.background import BackgroundWrites
+from lidia.phone.call.call_recording import SHUTDOWN_CLOSE_CODES, save_call_recording
+from lidia.phone.call.deadline import TurnEvents
+from lidia.phone.call.held import held_until
+from lidia.phone.call.line import (
+    CallerAudio,
+    CallLine,
+    CallStarted,
+    Digit,
+    HungUp,
+    LineEvent,
+    LineProblem,
+    MarkPlayed,
+)
+from lidia.phone.call.message_ack import MessageAcknowledger
+from lidia.phone.call.playback import Playback
+from lidia.phone.call.recorder import CallRecorder
+from lidia.phone.call.reply import StreamedReply
+from lidia.phone.call.turn_taking import TurnTaking, phone_vad
 from lidia.phone.call_actions import caller_of, turn_channel
 from lidia.phone.call_files import (
     MESSAGE_FILE,
@@ -51,25 +70,6 @@ from lidia.phone.call_files import (
 )
 from lidia.phone.call_store import TurnRecord
 from lidia.phone.context import PhoneContext
-from lidia.phone.media.background import BackgroundWrites
-from lidia.phone.media.call_recording import SHUTDOWN_CLOSE_CODES, save_call_recording
-from lidia.phone.media.deadline import TurnEvents
-from lidia.phone.media.held import held_until
-from lidia.phone.media.line import (
-    CallerAudio,
-    CallLine,
-    CallStarted,
-    Digit,
-    HungUp,
-    LineEvent,
-    LineProblem,
-    MarkPlayed,
-)
-from lidia.phone.media.message_ack import MessageAcknowledger
-from lidia.phone.media.playback import Playback
-from lidia.phone.media.recorder import CallRecorder
-from lidia.phone.media.reply import StreamedReply
-from lidia.phone.media.turn_taking import TurnTaking, phone_vad
 from lidia.phone.orchestrator_client import OrchestratorError
 from lidia.phone.prompts import PhonePrompt, beep_mulaw
 from lidia.phone.transfer import TRANSFER_UNANSWERED_TEXT, CallActions

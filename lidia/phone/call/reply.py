@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from lidia.audio.mulaw import MulawFramer
+from lidia.phone.call.playback import Playback
 from lidia.phone.call_store import TurnRecord
-from lidia.phone.media.playback import Playback
 
 
 @dataclass

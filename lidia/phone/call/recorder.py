@@ -23,7 +23,7 @@ import numpy as np
 from lidia.audio.codecs import float_to_int16
 from lidia.audio.mulaw import MULAW_SAMPLE_RATE, mulaw_to_pcm
 from lidia.audio.stereo import stereo_wav_bytes
-from lidia.phone.media.playback import Playback
+from lidia.phone.call.playback import Playback
 
 
 @dataclass(frozen=True)

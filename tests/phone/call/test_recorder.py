@@ -9,8 +9,8 @@ import wave
 import numpy as np
 
 from lidia.audio.codecs import float_to_int16, mulaw_to_pcm, pcm_to_mulaw
-from lidia.phone.media.playback import Playback
-from lidia.phone.media.recorder import CallRecorder
+from lidia.phone.call.playback import Playback
+from lidia.phone.call.recorder import CallRecorder
 
 
 def tone(samples: int, level: float) -> bytes:

@@ -1,6 +1,6 @@
 """A live call, as the conversation sees it, whatever carrier carries it.
 
-The conversation (`media.session.CallConversation`) reads `LineEvent`s from a `CallLine`
+The conversation (`call.conversation.CallConversation`) reads `LineEvent`s from a `CallLine`
 and drives it: Лидия's audio, marks (told back once the audio before them has played),
 flush (barge-in), hang-up and transfer. Audio on this interface is 8 kHz G.711 μ-law in
 20 ms frames, the telephone's own codec: one byte per sample, so a byte count is the call's

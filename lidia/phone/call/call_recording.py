@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lidia.phone.call.recorder import CallRecorder
 from lidia.phone.call_files import CALL_FILE, write_rendered
 from lidia.phone.call_store import CallStore
-from lidia.phone.media.recorder import CallRecorder
 
 # Close codes a server sends its WebSocket peers when it stops (uvicorn: 1012 "service
 # restart"; 1001 "going away"). Twilio itself ends a stream with a `stop` message first.

@@ -38,15 +38,15 @@ from lidia.audio.end_of_turn import EndOfTurnModel, shared_model
 from lidia.audio.mulaw import MULAW_SAMPLE_RATE, mulaw_frames, mulaw_to_pcm
 from lidia.audio.vad import StreamingVad, VadEvent
 from lidia.core.settings import Settings
+from lidia.phone.call.background import BackgroundWrites
+from lidia.phone.call.caller_words import HeardWords, interrupts, says_stop
+from lidia.phone.call.filler import with_filler
+from lidia.phone.call.hearing import holds_speech, speech_span, widened
+from lidia.phone.call.playback import Playback
+from lidia.phone.call.reply import StreamedReply
 from lidia.phone.call_files import turn_file, write_mulaw_wav
 from lidia.phone.call_store import TurnRecord
 from lidia.phone.context import PhoneContext
-from lidia.phone.media.background import BackgroundWrites
-from lidia.phone.media.caller_words import HeardWords, interrupts, says_stop
-from lidia.phone.media.filler import with_filler
-from lidia.phone.media.hearing import holds_speech, speech_span, widened
-from lidia.phone.media.playback import Playback
-from lidia.phone.media.reply import StreamedReply
 from lidia.phone.orchestrator_client import OrchestratorError
 
 log = logging.getLogger("phone.turns")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lidia.phone.media.caller_words import HeardWords, interrupts, is_backchannel, says_stop
+from lidia.phone.call.caller_words import HeardWords, interrupts, is_backchannel, says_stop
 
 SURE, UNSURE = 0.8, 0.3
 
