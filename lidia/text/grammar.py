@@ -177,11 +177,20 @@ def date_case(text: str, pos: int) -> str:
     governed = governed_cases(text, pos)
     if governed != ("n",):
         return governed[0]
+    if _DAY_THEN_DATE.search(text, 0, pos):
+        return "g"  # «в четверг, 10 декабря», «завтра, 5 мая»: which day, said as a date
     before = words_before(text, pos, 1)
     forms = analyze(before[0]) if before else ()
     when = forms and forms[0].pos in ("NOUN", "VERB", "INFN", "PRTS") and not forms[0].name
     return "g" if when and before[0] not in _DATE_APPOSITIONS else "n"
 
+
+# A day named, a comma, then its date: the date says "when" too, in the genitive.
+_DAY_THEN_DATE = re.compile(
+    r"(?<![а-яё])(?:понедельник|вторник|сред[ауы]|четверг|пятниц[ауы]|суббот[ауы]"
+    r"|воскресень[ея]|сегодня|завтра|послезавтра)[ \u00a0]*,[ \u00a0]*$",
+    re.IGNORECASE,
+)
 
 # Nouns a date stands beside in the nominative: «дата 5 мая», «сегодня 5 мая».
 _DATE_APPOSITIONS = _words("дата число сегодня завтра вчера день")

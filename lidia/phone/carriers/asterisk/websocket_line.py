@@ -46,6 +46,7 @@ from lidia.phone.carriers.asterisk.calls import (
     transfer_step,
 )
 from lidia.phone.carriers.asterisk.slin import SlinCodec
+from lidia.phone.carriers.websocket_messages import WebSocketMessages
 from lidia.phone.context import PhoneContext
 from lidia.phone.prompts import PhonePrompt
 
@@ -87,7 +88,7 @@ class AsteriskWebSocketLine:
         self._held: list[bytes | str] = []  # what waits for MEDIA_XON
         self._xoff = False
         self._queued_until = 0.0  # monotonic time when what Asterisk holds has played
-        self._receiving: asyncio.Future[Any] | None = None
+        self._messages = WebSocketMessages(self.ws)
         self._send_lock = asyncio.Lock()
         self._closed = False
 
@@ -95,12 +96,7 @@ class AsteriskWebSocketLine:
 
     async def receive(self, timeout_s: float) -> LineEvent | None:
         deadline = time.monotonic() + timeout_s
-        while True:
-            self._receiving = self._receiving or asyncio.ensure_future(self.ws.receive())
-            left = max(0.0, deadline - time.monotonic())
-            if not (await asyncio.wait({self._receiving}, timeout=left))[0]:
-                return None
-            message, self._receiving = self._receiving.result(), None
+        while (message := await self._messages.next(deadline)) is not None:
             if message["type"] == "websocket.disconnect":
                 self._closed = True
                 return HungUp(message.get("code"))
@@ -110,6 +106,7 @@ class AsteriskWebSocketLine:
                 event = await self._text(message.get("text") or "")
             if event is not None:
                 return event
+        return None
 
     def _audio(self, data: bytes) -> LineEvent | None:
         if self.codec is None:
@@ -250,9 +247,7 @@ class AsteriskWebSocketLine:
         await self._command("HANGUP")  # the dialplan asks `next` and dials the number
 
     def release(self) -> None:
-        if self._receiving is not None:
-            self._receiving.cancel()
-            self._receiving = None
+        self._messages.release()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.release()

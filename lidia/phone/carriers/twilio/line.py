@@ -39,6 +39,7 @@ from lidia.phone.carriers.twilio.wire import (
     media_frame,
     parse_frame,
 )
+from lidia.phone.carriers.websocket_messages import WebSocketMessages
 from lidia.phone.context import PhoneContext
 from lidia.phone.prompts import PhonePrompt
 from lidia.phone.stream_tokens import (
@@ -65,7 +66,7 @@ class TwilioMediaLine:
         self.ws = websocket
         self.call_sid: str | None = None
         self.stream_sid: str | None = None
-        self._receiving: asyncio.Future[Any] | None = None
+        self._messages = WebSocketMessages(websocket)
         self._send_lock = asyncio.Lock()  # turn tasks and the receive loop both send
         self._closed = False
 
@@ -73,17 +74,13 @@ class TwilioMediaLine:
 
     async def receive(self, timeout_s: float) -> LineEvent | None:
         deadline = time.monotonic() + timeout_s
-        while True:
-            self._receiving = self._receiving or asyncio.ensure_future(self.ws.receive())
-            left = max(0.0, deadline - time.monotonic())
-            if not (await asyncio.wait({self._receiving}, timeout=left))[0]:
-                return None
-            message, self._receiving = self._receiving.result(), None
+        while (message := await self._messages.next(deadline)) is not None:
             if message["type"] == "websocket.disconnect":
                 return HungUp(message.get("code"))
             event = await self._event(message.get("text"))
             if event is not None:
                 return event
+        return None
 
     async def _event(self, text: str | None) -> LineEvent | None:
         try:
@@ -170,9 +167,7 @@ class TwilioMediaLine:
     def release(self) -> None:
         """The conversation is over: stop waiting for frames (the route then returns, which
         closes the socket as before)."""
-        if self._receiving is not None:
-            self._receiving.cancel()
-            self._receiving = None
+        self._messages.release()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.release()
