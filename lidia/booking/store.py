@@ -5,6 +5,11 @@
 database's write lock before reading) it checks for an overlapping pending or confirmed
 booking and inserts a `pending` row, so exactly one of them gets it. The row becomes
 `confirmed` once the CalDAV write succeeded (see `desk`). Blocking: run in a worker thread.
+
+The schema is Alembic's (`migrations/`, configured in code, run by `create`), with a version
+table of its own so that it can share a database with the call store. A new revision: change
+`bookings_table`, then `alembic.command.revision(alembic_config(url=...), message=...,
+autogenerate=True)`.
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import (
     Column,
+    Connection,
     DateTime,
     Engine,
     Index,
@@ -26,6 +34,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     or_,
     select,
     text,
@@ -34,6 +43,10 @@ from sqlalchemy import (
 
 PENDING, CONFIRMED, CANCELLED, FAILED = "pending", "confirmed", "cancelled", "failed"
 ACTIVE = (PENDING, CONFIRMED)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+VERSION_TABLE = "booking_alembic_version"  # not `alembic_version`: the call store's
+FIRST_REVISION = "0001"  # the table as `metadata.create_all` made it before Alembic
 
 metadata = MetaData()
 bookings_table = Table(
@@ -89,8 +102,26 @@ class BookingStore:
         self.schema = schema
 
     def create(self) -> None:
-        """Create the table when missing (one small table: no migrations yet)."""
-        metadata.create_all(self.engine)
+        """Migrate the table to the newest revision (a no-op when it is there). A table made
+        before Alembic (no version table) is first stamped at the first revision. PostgreSQL:
+        one transaction under an advisory lock, so replicas starting together migrate once,
+        with `search_path` at the store's schema for Alembic's unqualified DDL."""
+        with self.engine.connect() as conn, conn.begin():
+            if not self.sqlite:
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                    {"key": f"lidia.booking:{self.schema or ''}"},
+                )
+                if self.schema:
+                    quoted = conn.dialect.identifier_preparer.quote_schema(self.schema)
+                    conn.execute(text(f"SET LOCAL search_path TO {quoted}"))
+            config = alembic_config(conn, schema=self.schema)
+            tables = inspect(conn)
+            if not tables.has_table(VERSION_TABLE, schema=self.schema) and tables.has_table(
+                bookings_table.name, schema=self.schema
+            ):
+                command.stamp(config, FIRST_REVISION)
+            command.upgrade(config, "head")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -199,6 +230,19 @@ class BookingStore:
             query = query.limit(limit)
         with self.engine.begin() as conn:
             return [_booking(row) for row in conn.execute(query)]
+
+
+def alembic_config(
+    connection: Connection | None = None, *, schema: str | None = None, url: str | None = None
+) -> Config:
+    """Alembic's config for the bookings' migrations: on `connection`, or a new one to `url`."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["connection"] = connection
+    config.attributes["schema"] = schema
+    return config
 
 
 def _engine(url: str, schema: str | None) -> Engine:
