@@ -103,12 +103,15 @@ class CallActions:
             return
         playback.finished_sending = True  # the turn's last frame and mark are out
         await _played_out(playback)
+        playback.acted = True  # the close this action brings cancels the turn: no barge-in
         try:
             if TRANSFER_CALL in pending:
                 await self.transfer(call_sid)
             elif END_CALL in pending:
-                await self.line.hang_up()
+                # Noted first: the hang-up ends the call, whose close cancels this turn (an
+                # Asterisk leg closes before the line's call returns).
                 await self.ctx.store.add_event(call_sid, "hangup", {"by": "lidia"})
+                await self.line.hang_up()
         except LineError as exc:
             log.error("call %s: %s", call_sid, exc)
             await self.ctx.store.add_error(call_sid, f"call action {pending}: {exc}")

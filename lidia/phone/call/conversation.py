@@ -386,7 +386,7 @@ class CallConversation:
             await self._record_error(f"turn {index}: {reason}")
             await self._apologize()
         except asyncio.CancelledError:
-            record.barge_in = True
+            record.barge_in = not playback.acted  # a caller, not her own hang-up
             raise
         finally:
             playback.finished_sending = True

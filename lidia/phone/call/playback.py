@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Playback:
-    """Audio sent to Twilio for one reply, and how much of it Twilio says has played."""
+    """Audio sent to the carrier for one reply, and how much of it the carrier says has played."""
 
     name: str
     turn_index: int | None
@@ -19,6 +19,7 @@ class Playback:
     utterance_start: int | None = None  # where the caller's words this answers began
     continued: bool = False  # cut off unsaid because the caller went on speaking
     text: str = ""  # what a fixed prompt says (greeting, apology), for the transcript
+    acted: bool = False  # played out, then Лидия hung up or transferred: the call ends by her
 
     @property
     def playing(self) -> bool:

@@ -2,8 +2,8 @@
 (chan_websocket and AudioSocket, `tests.support.asterisk_peer`) carries RHVoice Russian as
 8 kHz slin to the phone service, in front of an orchestrator that hears it with multilingual
 Whisper base and answers with the fake LLM. What a Twilio call gets, an Asterisk call gets:
-greeting, turn-taking, barge-in, DTMF, transfer, the record, the recording, both transcripts
-with offsets, the owner's notice, and the dashboard.
+greeting, turn-taking, barge-in, DTMF, transfer, hang-up, the record, the recording, both
+transcripts with offsets, the owner's notice, and the dashboard.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from lidia.audio.codecs import float_to_int16, rms
+from lidia.phone.call_store import CallRecord
 from lidia.phone.ids import asterisk_call_id
 from lidia.tts.engines.rhvoice import RHVoiceEngine
 from tests.support.asterisk_peer import uri_encode
@@ -208,6 +209,87 @@ async def test_the_transfer_call_tool_ends_the_leg_once_its_sentence_has_played(
     assert peer.command_times("HANGUP")[0] >= peer.event_times("MEDIA_MARK_PROCESSED")[-1]
     assert await phone.next_step(call) == f"transfer:{TRANSFER_TO}"
     assert (await phone.closed_record(call)).outcome == "transferred"
+
+
+GOODBYE = "Спасибо, это всё, до свидания."
+MESSAGE = {"name": "Анна", "callback_number": "+79035556677", "reason": "перенести запись"}
+
+
+def goodbye_script() -> Script:
+    """Лидия's goodbye, as in Twilio's end_call test (`tests/phone/test_transfer.py`)."""
+    return Script(
+        text="Спасибо, Анна, я всё передам. До свидания!",
+        tool_calls=[
+            {"name": "take_message", "arguments": MESSAGE},
+            {"name": "end_call", "arguments": {}},
+        ],
+    )
+
+
+async def extracted(phone: AsteriskPhone, call: str) -> CallRecord:
+    """The closed record once message extraction (after the call) has written its summary."""
+    deadline = time.monotonic() + 20
+    while True:
+        record = await phone.closed_record(call)
+        if record.message_summary:
+            return record
+        assert time.monotonic() < deadline, "the message was not extracted within 20 s"
+        await asyncio.sleep(0.05)
+
+
+async def assert_ended_by_lidia_as_on_twilio(phone: AsteriskPhone, call: str) -> None:
+    """`next` hangs up; the record is what Twilio's end_call leaves: a conversation, completed,
+    her message kept through extraction, and a hang-up by Лидия in the events."""
+    assert await phone.next_step(call) == "hangup"
+    record = await extracted(phone, call)
+    assert (record.outcome, record.status) == ("conversation", "completed")
+    assert (record.message_name, record.message_phone, record.message_reason) == (
+        MESSAGE["name"],
+        MESSAGE["callback_number"],
+        MESSAGE["reason"],
+    )
+    assert record.message_left and not record.message_audio_path
+    events = await phone.store.events(record.call_sid)
+    assert [e.data for e in events if e.kind == "hangup"] == [{"by": "lidia"}]
+    assert [e.data for e in events if e.kind == "next_step"] == [{"next": "hangup"}]
+    assert "transfer" not in {e.kind for e in events}
+    # Her own hang-up closes the call while the goodbye turn ends: not a caller's barge-in.
+    assert [t.barge_in for t in await phone.store.turns(record.call_sid)] == [False]
+
+
+async def test_the_end_call_tool_hangs_up_the_leg_once_the_goodbye_has_played(
+    phone: AsteriskPhone, llm: FakeOpenAI, slin: Callable[[str], bytes]
+) -> None:
+    llm.script = goodbye_script()
+    call = unique_id()
+    async with phone.websocket_peer(call) as peer:
+        await peer.wait_for_mark("greeting-end")
+        ended = await peer.say(slin(GOODBYE) + bytes(16000))
+        await peer.wait_for_mark("turn1-end", within_s=90)
+        assert await peer.closed(within_s=30) and peer.ended == "hangup_command"
+    (hangup_at,) = peer.command_times("HANGUP")
+    assert hangup_at >= peer.event_times("MEDIA_MARK_PROCESSED")[-1]  # after turn1-end
+    assert level(peer.played_audio(since=ended)) > 0.01  # the goodbye was heard first
+    assert not peer.command_times("FLUSH_MEDIA")
+    await assert_ended_by_lidia_as_on_twilio(phone, call)
+
+
+async def test_the_end_call_tool_ends_an_audiosocket_leg_with_a_hangup_frame(
+    phone: AsteriskPhone, llm: FakeOpenAI, slin: Callable[[str], bytes]
+) -> None:
+    llm.script = goodbye_script()
+    peer = await phone.audiosocket_peer()
+    async with peer:
+        await peer.wait_for(lambda: level(peer.audio()) > 0.01, within_s=30)  # the greeting
+        last = lambda: b"".join(s.data for s in peer.received_audio[-25:])  # noqa: E731
+        await peer.wait_for(lambda: level(last()) == 0, within_s=30)  # …played to its end
+        ended = await peer.say(slin(GOODBYE) + bytes(16000))
+        assert await peer.closed(within_s=90) and peer.ended == "app_hangup"
+        assert not peer.protocol_errors  # only audio, then the 0x00 frame
+    goodbye = b"".join(s.data for s in peer.received_audio if s.at > ended)
+    assert level(goodbye) > 0.01 and len(goodbye) > 320 * 50  # paced out before the 0x00
+    assert peer.received[-1].data == (0x00, b"")
+    await assert_ended_by_lidia_as_on_twilio(phone, str(peer.call_uuid))
 
 
 async def test_a_russian_call_over_audiosocket_is_heard_answered_and_recorded(
