@@ -17,7 +17,7 @@ from lidia.tts.engines.rhvoice import RHVoiceEngine
 from tests.phone.test_media_stream import Phone, greeted_call, serve_phone
 from tests.support.fake_llm_servers import FakeOpenAI, Script
 from tests.support.russian_phone import llm_replying
-from tests.support.russian_speech import BOOKING, words_of
+from tests.support.russian_speech import BOOKING, normalise, words_of
 from tests.support.turn_speech import (
     BOOKING_THURSDAY,
     INTERRUPTION,
@@ -129,7 +129,11 @@ async def test_a_real_interruption_clears_at_once(
         await finish(client)
     turns = await phone.store.turns(call_sid)
     assert turns[0].barge_in and "barge_in" in await event_kinds(phone, call_sid)
-    assert words_of(turns[1].transcript or "") >= {"подождите", "субботу"}, turns[1].transcript
+    # Heard whole, to its last word: Whisper base sometimes splits «субботу» («суд в боту»),
+    # so the sentence's last letters are checked, not the word.
+    heard = turns[1].transcript or ""
+    assert "подождите" in words_of(heard), heard
+    assert normalise(heard).replace(" ", "").endswith("боту"), heard
 
 
 async def test_a_slow_llm_gets_a_filler_and_a_fast_one_does_not(
