@@ -15,6 +15,8 @@ autogenerate=True)`.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+import time
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -245,9 +247,14 @@ def alembic_config(
     return config
 
 
+SQLITE_LOCK_WAIT_S = 30.0  # as the connections' own busy timeout
+
+
 def _engine(url: str, schema: str | None) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": SQLITE_LOCK_WAIT_S}
+        )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin_immediate)
     else:
@@ -261,9 +268,24 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # SQLAlchemy's documented recipe: pysqlite's own transaction handling off, so that our
     # BEGIN IMMEDIATE (below) is what starts every transaction.
     dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.close()
+    _wal_mode(dbapi_connection)
+
+
+def _wal_mode(dbapi_connection: Any) -> None:
+    """WAL, once per file (it persists). Switching needs the file to itself and SQLite answers
+    "locked" at once, without its busy timeout, while another connection is inside a
+    transaction (replicas starting together): so it is read first and retried a while."""
+    deadline = time.monotonic() + SQLITE_LOCK_WAIT_S
+    while True:
+        try:
+            (mode,) = dbapi_connection.execute("PRAGMA journal_mode").fetchone()
+            if mode.lower() != "wal":
+                dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:
