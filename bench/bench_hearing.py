@@ -83,30 +83,12 @@ def run() -> list[Row]:
 
 
 async def _run() -> list[Row]:
-    from lidia.orchestrator.app import create_app as create_orchestrator
-    from lidia.stt.faster_whisper import FasterWhisperEngine
-    from lidia.tts.service import VoiceService
-    from tests.conftest import make_settings
-    from tests.support.fake_llm_servers import FakeOpenAI, Script
-    from tests.support.live_server import live_server
-    from tests.support.whisper_ru import russian_model_path
+    from bench.bench_turn_taking import russian_orchestrator
 
     root = Path(tempfile.mkdtemp(prefix="bench-hearing-"))
     calls = _calls()
-    stt = FasterWhisperEngine.load(str(russian_model_path()), models_dir=root, device="cpu")
-    voice = VoiceService.from_settings(make_settings(root / "voice", tts_engine="auto"))
-    with FakeOpenAI() as llm:
-        llm.reset(Script(text=REPLY))
-        settings = make_settings(
-            root / "orchestrator",
-            stt_language="ru",
-            openai_base_url=llm.base_url,
-            openai_model="fake",
-            llm_timeout_s=30.0,
-        )
-        with live_server(create_orchestrator(settings, stt=stt, tts=voice)) as url:
-            rows, details = await _measure(root, url, calls)
-    voice.close()
+    with russian_orchestrator(root) as url:
+        rows, details = await _measure(root, url, calls)
     print_rows("hearing (issue 23): every sentence heard whole, old rule vs new", rows, details)
     return rows
 

@@ -26,10 +26,12 @@ timed from then at the earliest; one the caller talked over was never heard and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -65,35 +67,46 @@ def run() -> list[Row]:
     return asyncio.run(_run())
 
 
-async def _run() -> list[Row]:
+@contextlib.contextmanager
+def russian_orchestrator(root: Path) -> Iterator[str]:
+    """A live orchestrator (Whisper base for Russian, the offline voice, a fake LLM that
+    answers `REPLY`) on 127.0.0.1; yields its URL. Shared with `bench_hearing`."""
     from lidia.orchestrator.app import create_app as create_orchestrator
     from lidia.stt.faster_whisper import FasterWhisperEngine
-    from lidia.tts.engines.rhvoice import RHVoiceEngine
     from lidia.tts.service import VoiceService
     from tests.conftest import make_settings
     from tests.support.fake_llm_servers import FakeOpenAI, Script
     from tests.support.live_server import live_server
-    from tests.support.turn_speech import spoken_8k
     from tests.support.whisper_ru import russian_model_path
+
+    stt = FasterWhisperEngine.load(str(russian_model_path()), models_dir=root, device="cpu")
+    voice = VoiceService.from_settings(make_settings(root / "voice", tts_engine="auto"))
+    try:
+        with FakeOpenAI() as llm:
+            llm.reset(Script(text=REPLY))
+            settings = make_settings(
+                root / "orchestrator",
+                stt_language="ru",
+                openai_base_url=llm.base_url,
+                openai_model="fake",
+                llm_timeout_s=30.0,
+            )
+            with live_server(create_orchestrator(settings, stt=stt, tts=voice)) as url:
+                yield url
+    finally:
+        voice.close()
+
+
+async def _run() -> list[Row]:
+    from lidia.tts.engines.rhvoice import RHVoiceEngine
+    from tests.support.turn_speech import spoken_8k
 
     root = Path(tempfile.mkdtemp(prefix="bench-turn-taking-"))
     rhvoice = RHVoiceEngine.load()
     speech = {t: spoken_8k(rhvoice, t) for t in COMPLETE + BACKCHANNELS + INTERRUPTIONS}
     rhvoice.close()
-    stt = FasterWhisperEngine.load(str(russian_model_path()), models_dir=root, device="cpu")
-    voice = VoiceService.from_settings(make_settings(root / "voice", tts_engine="auto"))
-    with FakeOpenAI() as llm:
-        llm.reset(Script(text=REPLY))
-        settings = make_settings(
-            root / "orchestrator",
-            stt_language="ru",
-            openai_base_url=llm.base_url,
-            openai_model="fake",
-            llm_timeout_s=30.0,
-        )
-        with live_server(create_orchestrator(settings, stt=stt, tts=voice)) as url:
-            rows, details = await _measure(root, url, speech)
-    voice.close()
+    with russian_orchestrator(root) as url:
+        rows, details = await _measure(root, url, speech)
     print_rows("turn-taking (issue 11): policy fed in real time, orchestrator live", rows, details)
     return rows
 
