@@ -43,6 +43,8 @@ from sqlalchemy import (
     update,
 )
 
+from lidia.core.migrations import alembic_config as migrations_config
+
 PENDING, CONFIRMED, CANCELLED, FAILED = "pending", "confirmed", "cancelled", "failed"
 ACTIVE = (PENDING, CONFIRMED)
 
@@ -238,13 +240,7 @@ def alembic_config(
     connection: Connection | None = None, *, schema: str | None = None, url: str | None = None
 ) -> Config:
     """Alembic's config for the bookings' migrations: on `connection`, or a new one to `url`."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    if url:
-        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    config.attributes["connection"] = connection
-    config.attributes["schema"] = schema
-    return config
+    return migrations_config(MIGRATIONS_DIR, connection, schema=schema, url=url)
 
 
 SQLITE_LOCK_WAIT_S = 30.0  # as the connections' own busy timeout

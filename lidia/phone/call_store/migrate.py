@@ -23,6 +23,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, func, inspect, select, text
 
+from lidia.core.migrations import alembic_config as migrations_config
 from lidia.phone.call_store.schema import metadata, schema_version_table
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -35,13 +36,7 @@ def alembic_config(
     connection: Connection | None = None, *, schema: str | None = None, url: str | None = None
 ) -> Config:
     """Alembic's config for our migrations: on `connection`, or a new one to `url`."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    if url:
-        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    config.attributes["connection"] = connection
-    config.attributes["schema"] = schema
-    return config
+    return migrations_config(MIGRATIONS_DIR, connection, schema=schema, url=url)
 
 
 def upgrade_schema(engine: Engine, schema: str | None, revision: str = "head") -> None:
